@@ -1,0 +1,8 @@
+//! revokd: a secret scanner and key-revocation daemon.
+//!
+//! The library holds everything; the `revokd` binary only wires command-line flags to it.
+//! See ARCHITECTURE.md for the data flow and where each part lives.
+
+pub mod patterns;
+pub mod scan;
+pub mod secret;

@@ -1,0 +1,247 @@
+//! The `revokd` binary: parses the command line and calls one function per subcommand.
+//! Exit status: 0 clean, 1 findings (or failed checks), 2 error.
+
+mod cli;
+
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use cli::{Cli, Command, ListFormat, PatternsCommand, ScanArgs};
+use revokd::patterns::RuleSet;
+use revokd::scan::baseline::Baseline;
+use revokd::scan::reader::ReadOptions;
+use revokd::scan::report::{self, Format, ReportOptions};
+use revokd::scan::{self as scanner, Scanner, WalkOptions};
+
+/// Exit status of a run that found something (or whose checks failed).
+const EXIT_FINDINGS: u8 = 1;
+/// Exit status of a run that could not do its job.
+const EXIT_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match try_main(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("revokd: {err:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn try_main(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Scan(args) => scan(args),
+        Command::Patterns(PatternsCommand::List {
+            pattern_dirs,
+            format,
+        }) => patterns_list(&pattern_dirs, format),
+        Command::Patterns(PatternsCommand::Test { dir }) => patterns_test(dir.as_deref()),
+    }
+}
+
+/// Loads the rule set and compiles the scanner; fails on any rule whose examples do not
+/// behave as written, so a broken user pattern file never scans silently.
+fn load_scanner(pattern_dirs: &[PathBuf]) -> Result<Scanner> {
+    let rules = RuleSet::load(pattern_dirs)?;
+    let scanner = Scanner::new(Arc::new(rules)).context("building the prefilter")?;
+    if let Some(failure) = scanner.example_failures().first() {
+        anyhow::bail!("{failure}");
+    }
+    Ok(scanner)
+}
+
+fn scan(args: ScanArgs) -> Result<u8> {
+    let started = Instant::now();
+    let scanner = load_scanner(&args.pattern_dirs)?;
+    let baseline = match &args.baseline {
+        Some(path) => Baseline::load(path)?,
+        None => Baseline::default(),
+    };
+    let options = WalkOptions {
+        threads: args.threads,
+        no_ignore: args.no_ignore,
+        max_file_size: args.max_file_size,
+        read: ReadOptions {
+            scan_binary: args.scan_binary,
+            ..ReadOptions::default()
+        },
+    };
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.paths.clone()
+    };
+    let output = if paths == [PathBuf::from("-")] {
+        scanner::scan_stdin(&scanner, &options)?
+    } else {
+        let bar = progress_bar(args.no_progress);
+        let progress = |bytes: u64| bar.inc(bytes);
+        let output = scanner::scan_paths(&scanner, &paths, &options, &progress)?;
+        bar.finish_and_clear();
+        output
+    };
+    for warning in &output.warnings {
+        eprintln!("revokd: warning: {warning}");
+    }
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    if let Some(path) = &args.write_baseline {
+        let options = ReportOptions {
+            elapsed_ms,
+            ..ReportOptions::default()
+        };
+        write_to(Some(path), |out| {
+            report::write_json(&output.findings, output.stats, options, out)
+        })?;
+    }
+    let findings: Vec<_> = output
+        .findings
+        .into_iter()
+        .filter(|f| f.confidence >= args.min_confidence && !baseline.contains(f))
+        .collect();
+    let colour = args.format == Format::Human
+        && args.output.is_none()
+        && colour_wanted(io::stdout().is_terminal());
+    let report_options = ReportOptions {
+        show_secrets: args.show_secrets,
+        colour,
+        elapsed_ms,
+    };
+    write_to(args.output.as_deref(), |out| {
+        report::write(
+            args.format,
+            &findings,
+            output.stats,
+            scanner.rules(),
+            report_options,
+            out,
+        )
+    })?;
+    if io::stderr().is_terminal() {
+        let s = output.stats;
+        eprintln!(
+            "{} finding(s) in {} file(s), {} bytes, {elapsed_ms} ms ({} binary and {} large file(s) skipped, {} error(s))",
+            findings.len(),
+            s.files,
+            s.bytes,
+            s.skipped_binary,
+            s.skipped_large,
+            s.errors
+        );
+    }
+    Ok(if findings.is_empty() {
+        0
+    } else {
+        EXIT_FINDINGS
+    })
+}
+
+fn patterns_list(pattern_dirs: &[PathBuf], format: ListFormat) -> Result<u8> {
+    let rules = RuleSet::load(pattern_dirs)?;
+    let mut out = io::stdout().lock();
+    match format {
+        ListFormat::Json => {
+            let list: Vec<_> = rules
+                .rules()
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "id": r.id, "name": r.name, "prefixes": r.prefixes, "keywords": r.keywords,
+                        "confidence": r.confidence, "revocable": r.revocable, "source": r.source,
+                    })
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut out, &list)?;
+            writeln!(out)?;
+        }
+        ListFormat::Human => {
+            for r in rules.rules() {
+                writeln!(out, "{:<40} {:<7} {}", r.id, r.confidence, r.name)?;
+            }
+            writeln!(
+                out,
+                "{} rules, rule set version {}",
+                rules.rules().len(),
+                rules.version()
+            )?;
+        }
+    }
+    Ok(0)
+}
+
+fn patterns_test(dir: Option<&Path>) -> Result<u8> {
+    let rules = match dir {
+        Some(dir) => RuleSet::load_dir(dir)?,
+        None => RuleSet::load(&[])?,
+    };
+    let count = rules.rules().len();
+    let scanner = Scanner::new(Arc::new(rules)).context("building the prefilter")?;
+    let failures = scanner.example_failures();
+    for failure in &failures {
+        println!("FAIL {failure}");
+    }
+    println!("{count} rules tested, {} failure(s)", failures.len());
+    Ok(if failures.is_empty() {
+        0
+    } else {
+        EXIT_FINDINGS
+    })
+}
+
+/// Runs `write` on the file at `path` (created or truncated) or on standard output.
+fn write_to(
+    path: Option<&Path>,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<()> {
+    match path {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            let mut out = io::BufWriter::new(file);
+            write(&mut out)
+                .and_then(|()| out.flush())
+                .with_context(|| format!("writing {}", path.display()))
+        }
+        None => {
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            write(&mut out)
+                .and_then(|()| out.flush())
+                .context("writing the report")
+        }
+    }
+}
+
+/// A byte-counting progress bar on stderr, hidden unless stderr is a terminal.
+fn progress_bar(disabled: bool) -> ProgressBar {
+    if disabled || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} scanned {bytes} ({bytes_per_sec}) in {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+/// Colour when writing to a terminal and `NO_COLOR` is unset (no-color.org).
+fn colour_wanted(is_terminal: bool) -> bool {
+    is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}

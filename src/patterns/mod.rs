@@ -1,0 +1,467 @@
+//! Rule files (`patterns/*.toml`) → a validated, compiled [`RuleSet`].
+//!
+//! A rule names the literals the prefilter looks for (`prefixes`, matched where the
+//! secret starts, case-sensitively; or `keywords`, matched case-insensitively somewhere
+//! near the secret), a confirmation regex, and optional checksum and entropy checks.
+//! Everything is validated when loaded: a broken rule is a [`PatternError`] naming the
+//! file, the rule and the reason, never a panic. Examples are checked against the real
+//! engine by [`crate::scan::Scanner::example_failures`].
+
+pub mod checksum;
+pub mod entropy;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use regex_automata::meta;
+use regex_syntax::hir::Hir;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+pub use checksum::Checksum;
+
+include!(concat!(env!("OUT_DIR"), "/shipped_patterns.rs"));
+
+/// Shortest literal the prefilter accepts: shorter ones occur everywhere and would make
+/// the confirmation step dominate the scan (see research/corpus-literals.md).
+pub const MIN_LITERAL_LEN: usize = 3;
+
+/// Window searched for a secret whose regex has no upper length bound and whose rule
+/// sets no `max_len`. Bounded so that memory and work per candidate stay bounded.
+pub const DEFAULT_MAX_LEN: usize = 1024;
+
+/// Hard cap on any rule's window; it also bounds the overlap kept between read chunks.
+pub const MAX_WINDOW: usize = 32 * 1024;
+
+/// How far (bytes, either side) from a keyword a keyword rule looks for its secret.
+pub const KEYWORD_DISTANCE: usize = 256;
+
+/// Compiled size limit of one rule's regex: a hostile pattern file cannot make us
+/// allocate more than this per rule.
+const REGEX_SIZE_LIMIT: usize = 4 * 1024 * 1024;
+
+/// How sure a finding of a rule is, by the strength of the format's evidence.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Deserialize,
+    serde::Serialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    /// Keyword and entropy only.
+    Low,
+    /// Keyword plus a distinctive structure.
+    Medium,
+    /// A unique prefix or a checksum.
+    High,
+}
+
+impl fmt::Display for Confidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        })
+    }
+}
+
+/// A rule as written in a pattern file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleDef {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub prefixes: Vec<String>,
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    pub regex: String,
+    #[serde(default)]
+    pub checksum: Option<String>,
+    #[serde(default)]
+    pub min_entropy: Option<f64>,
+    /// Upper bound on the match length when the regex itself has none.
+    #[serde(default)]
+    pub max_len: Option<usize>,
+    #[serde(default)]
+    pub confidence: Option<Confidence>,
+    /// A secret containing one of these (ASCII case-insensitively) is a documentation
+    /// value or placeholder, not a finding (e.g. AWS's `…EXAMPLE` key ids).
+    #[serde(default)]
+    pub stopwords: Vec<String>,
+    #[serde(default)]
+    pub examples: Vec<String>,
+    #[serde(default)]
+    pub negative_examples: Vec<String>,
+    #[serde(default)]
+    pub revocable: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    #[serde(default)]
+    rules: Vec<RuleDef>,
+}
+
+/// A compiled rule.
+#[derive(Debug)]
+pub struct Rule {
+    pub id: String,
+    pub name: String,
+    pub prefixes: Vec<String>,
+    pub keywords: Vec<String>,
+    pub regex: meta::Regex,
+    /// Index of the `secret` capture group, or `None` when the whole match is the secret.
+    pub secret_group: Option<usize>,
+    /// Longest match the regex can produce (bytes), capped by `max_len` and [`MAX_WINDOW`].
+    pub window: usize,
+    pub checksum: Option<Checksum>,
+    pub min_entropy: Option<f64>,
+    pub confidence: Confidence,
+    /// Lowercased [`RuleDef::stopwords`].
+    pub stopwords: Vec<Vec<u8>>,
+    pub examples: Vec<String>,
+    pub negative_examples: Vec<String>,
+    pub revocable: bool,
+    /// The file the rule came from (`<shipped>/name.toml` for embedded rules).
+    pub source: String,
+}
+
+impl Rule {
+    /// True when the prefilter's hits for this rule are where the secret starts.
+    pub fn is_prefix_rule(&self) -> bool {
+        !self.prefixes.is_empty()
+    }
+
+    /// Checksum, entropy and stopword checks on a confirmed secret.
+    pub fn accepts(&self, secret: &[u8]) -> bool {
+        if self.min_entropy.is_some_and(|floor| entropy::shannon(secret) < floor) {
+            return false;
+        }
+        if self
+            .stopwords
+            .iter()
+            .any(|word| contains_ignore_ascii_case(secret, word))
+        {
+            return false;
+        }
+        self.checksum.is_none_or(|c| c.is_valid(secret))
+    }
+}
+
+/// Every compiled rule, in load order. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    version: String,
+}
+
+impl RuleSet {
+    /// The shipped rules plus every `*.toml` file under each of `extra_dirs`.
+    pub fn load(extra_dirs: &[PathBuf]) -> Result<RuleSet, PatternError> {
+        let mut files: Vec<(String, String)> = SHIPPED
+            .iter()
+            .map(|(name, text)| (format!("<shipped>/{name}"), text.to_string()))
+            .collect();
+        for dir in extra_dirs {
+            files.extend(read_dir_files(dir)?);
+        }
+        RuleSet::from_sources(files)
+    }
+
+    /// Only the rule files under `dir` (for `revokd patterns test DIR`).
+    pub fn load_dir(dir: &Path) -> Result<RuleSet, PatternError> {
+        RuleSet::from_sources(read_dir_files(dir)?)
+    }
+
+    /// Compiles rule files given as (name, TOML text).
+    pub fn from_sources(files: Vec<(String, String)>) -> Result<RuleSet, PatternError> {
+        let mut rules = Vec::new();
+        let mut seen = HashSet::new();
+        let mut hasher = Sha256::new();
+        for (name, text) in &files {
+            hasher.update(name.as_bytes());
+            hasher.update([0]);
+            hasher.update(text.as_bytes());
+            hasher.update([0]);
+            let file: RuleFile = toml::from_str(text).map_err(|e| PatternError::Syntax {
+                file: name.clone(),
+                message: e.to_string(),
+            })?;
+            for def in file.rules {
+                if !seen.insert(def.id.clone()) {
+                    return Err(PatternError::Rule {
+                        file: name.clone(),
+                        rule: def.id,
+                        reason: "duplicate rule id".into(),
+                    });
+                }
+                rules.push(compile(def, name)?);
+            }
+        }
+        if rules.is_empty() {
+            return Err(PatternError::Empty);
+        }
+        Ok(RuleSet {
+            rules,
+            version: hex::encode(&hasher.finalize()[..8]),
+        })
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn get(&self, index: usize) -> &Rule {
+        &self.rules[index]
+    }
+
+    pub fn find(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
+    /// A short hash of every rule file's name and contents: it changes whenever a rule does.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+}
+
+/// True when `haystack` contains `needle` (already lowercase), ignoring ASCII case.
+fn contains_ignore_ascii_case(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty()
+        && haystack
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+fn read_dir_files(dir: &Path) -> Result<Vec<(String, String)>, PatternError> {
+    let io_err = |source| PatternError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io_err)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| match std::fs::read_to_string(&path) {
+            Ok(text) => Ok((path.display().to_string(), text)),
+            Err(source) => Err(PatternError::Io { path, source }),
+        })
+        .collect()
+}
+
+fn compile(def: RuleDef, file: &str) -> Result<Rule, PatternError> {
+    let fail = |reason: String| PatternError::Rule {
+        file: file.to_string(),
+        rule: def.id.clone(),
+        reason,
+    };
+    if def.id.is_empty()
+        || !def
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(fail(
+            "id must be snake_case: lowercase letters, digits and _".into(),
+        ));
+    }
+    if def.prefixes.is_empty() && def.keywords.is_empty() {
+        return Err(fail(
+            "needs at least one of `prefixes` or `keywords`".into(),
+        ));
+    }
+    if !def.prefixes.is_empty() && !def.keywords.is_empty() {
+        return Err(fail("use `prefixes` or `keywords`, not both".into()));
+    }
+    if let Some(short) = def
+        .prefixes
+        .iter()
+        .chain(&def.keywords)
+        .find(|l| l.len() < MIN_LITERAL_LEN)
+    {
+        return Err(fail(format!(
+            "literal {short:?} is shorter than {MIN_LITERAL_LEN} bytes"
+        )));
+    }
+    let checksum = match &def.checksum {
+        None => None,
+        Some(name) => Some(name.parse::<Checksum>().map_err(|()| {
+            fail(format!(
+                "unknown checksum {name:?} (known: {})",
+                Checksum::NAMES.join(", ")
+            ))
+        })?),
+    };
+    if let Some(e) = def.min_entropy.filter(|e| !(0.0..=8.0).contains(e)) {
+        return Err(fail(format!(
+            "min_entropy {e} is outside 0..=8 bits per byte"
+        )));
+    }
+    let hir = parse_regex(&def.regex).map_err(|e| fail(format!("regex does not parse: {e}")))?;
+    let max_len = hir.properties().maximum_len();
+    let window = max_len
+        .or(def.max_len)
+        .unwrap_or(DEFAULT_MAX_LEN)
+        .min(def.max_len.unwrap_or(MAX_WINDOW))
+        .min(MAX_WINDOW);
+    if hir.properties().minimum_len() == Some(0) {
+        return Err(fail("regex can match the empty string".into()));
+    }
+    let regex = meta::Builder::new()
+        .configure(
+            meta::Config::new()
+                .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
+                .utf8_empty(false),
+        )
+        .build_from_hir(&hir)
+        .map_err(|e| fail(format!("regex does not compile: {e}")))?;
+    let secret_group = regex
+        .group_info()
+        .to_index(regex_automata::PatternID::ZERO, "secret");
+    let confidence = def
+        .confidence
+        .unwrap_or(if checksum.is_some() || !def.prefixes.is_empty() {
+            Confidence::High
+        } else if def.min_entropy.is_some() {
+            Confidence::Medium
+        } else {
+            Confidence::Low
+        });
+    Ok(Rule {
+        secret_group,
+        window,
+        checksum,
+        confidence,
+        regex,
+        source: file.to_string(),
+        id: def.id,
+        name: def.name,
+        prefixes: def.prefixes,
+        keywords: def.keywords,
+        min_entropy: def.min_entropy,
+        stopwords: def
+            .stopwords
+            .iter()
+            .map(|w| w.to_ascii_lowercase().into_bytes())
+            .collect(),
+        examples: def.examples,
+        negative_examples: def.negative_examples,
+        revocable: def.revocable,
+    })
+}
+
+/// Parses a rule regex over bytes: ASCII classes (`\w`, `\d` are ASCII), `.` any byte
+/// but `\n`. Tokens are ASCII, and Unicode tables would only cost time.
+fn parse_regex(pattern: &str) -> Result<Hir, Box<regex_syntax::Error>> {
+    regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .map_err(Box::new)
+}
+
+/// Why a pattern file or rule was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum PatternError {
+    #[error("cannot read pattern file or directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}: not a valid pattern file: {message}")]
+    Syntax { file: String, message: String },
+    #[error("{file}: rule {rule}: {reason}")]
+    Rule {
+        file: String,
+        rule: String,
+        reason: String,
+    },
+    #[error("no rules loaded")]
+    Empty,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(rule: &str) -> Result<RuleSet, PatternError> {
+        RuleSet::from_sources(vec![("t.toml".into(), format!("[[rules]]\n{rule}"))])
+    }
+
+    #[test]
+    fn shipped_rules_compile() {
+        let set = RuleSet::load(&[]).unwrap();
+        assert!(set.find("xai_api_key").is_some());
+        assert_eq!(set.version().len(), 16);
+    }
+
+    #[test]
+    fn bad_regex_names_file_and_rule() {
+        let err =
+            one("id = 'x_key'\nname = 'X'\nprefixes = ['xk-']\nregex = 'xk-[a-z'").unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("t.toml: rule x_key: regex does not parse"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn unknown_checksum_short_literal_and_empty_match_are_rejected() {
+        let err =
+            one("id = 'a'\nname = 'A'\nprefixes = ['abc']\nregex = 'abc\\d+'\nchecksum = 'md5'")
+                .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown checksum \"md5\""),
+            "{err}"
+        );
+        let err = one("id = 'a'\nname = 'A'\nprefixes = ['ab']\nregex = 'ab\\d+'").unwrap_err();
+        assert!(err.to_string().contains("shorter than 3"), "{err}");
+        let err = one("id = 'a'\nname = 'A'\nprefixes = ['abc']\nregex = '\\d*'").unwrap_err();
+        assert!(err.to_string().contains("empty string"), "{err}");
+    }
+
+    #[test]
+    fn unknown_field_and_bad_toml_are_syntax_errors() {
+        let err = one("id = 'a'\nname = 'A'\nprefixes = ['abc']\nregex = 'abc'\ncolour = 'red'")
+            .unwrap_err();
+        assert!(matches!(err, PatternError::Syntax { .. }), "{err}");
+        let err = RuleSet::from_sources(vec![("t.toml".into(), "[[rules]\n".into())]).unwrap_err();
+        assert!(matches!(err, PatternError::Syntax { .. }), "{err}");
+    }
+
+    #[test]
+    fn window_comes_from_regex_bound_or_max_len() {
+        let set = one("id = 'a'\nname = 'A'\nprefixes = ['abc']\nregex = 'abc[0-9]{10}'").unwrap();
+        assert_eq!(set.get(0).window, 13);
+        let set =
+            one("id = 'a'\nname = 'A'\nprefixes = ['abc']\nregex = 'abc[0-9]+'\nmax_len = 100")
+                .unwrap();
+        assert_eq!(set.get(0).window, 100);
+    }
+
+    #[test]
+    fn secret_group_is_found() {
+        let set =
+            one("id = 'a'\nname = 'A'\nkeywords = ['token']\nregex = 'token=(?P<secret>[0-9]{8})'")
+                .unwrap();
+        assert_eq!(set.get(0).secret_group, Some(1));
+        assert_eq!(set.get(0).confidence, Confidence::Low);
+    }
+}

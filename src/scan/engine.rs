@@ -1,0 +1,432 @@
+//! The matching engine: an Aho-Corasick prefilter over every rule's literals, then each
+//! candidate rule's regex only in a bounded window around the hit.
+//!
+//! Cost model: one leftmost-first pass of the prefilter over the input (SIMD "Teddy" when
+//! the literal set is small enough) plus, per literal hit, one regex search over at most
+//! the rule's window. No regex ever runs over the whole input.
+//!
+//! No rule hides another: the search restarts one byte after each hit (so a literal
+//! starting inside another literal's match is still seen), and at each hit every literal
+//! that also starts there (one literal a prefix of another) is tried, with every rule
+//! that owns it.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, Input, MatchKind};
+use regex_automata::Anchored;
+use regex_automata::util::primitives::NonMaxUsize;
+
+use crate::patterns::{KEYWORD_DISTANCE, Rule, RuleSet};
+
+/// A confirmed secret: the rule that matched and the secret's byte span in the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RawMatch {
+    pub start: usize,
+    pub end: usize,
+    pub rule: usize,
+}
+
+/// A rule example that did not behave as its rule file says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExampleFailure {
+    pub file: String,
+    pub rule: String,
+    pub example: String,
+    /// `true`: a positive example was not found; `false`: a negative one was.
+    pub missed: bool,
+}
+
+impl std::fmt::Display for ExampleFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = if self.missed {
+            "example does not match"
+        } else {
+            "negative example matches"
+        };
+        write!(
+            f,
+            "{}: rule {}: {what}: {:?}",
+            self.file, self.rule, self.example
+        )
+    }
+}
+
+/// One literal and the rules that own it.
+#[derive(Debug)]
+struct Literal {
+    bytes: Vec<u8>,
+    /// Rules for which this literal is a prefix (the secret starts at the hit).
+    prefix_of: Vec<usize>,
+    /// Rules for which this literal is a nearby keyword.
+    keyword_of: Vec<usize>,
+    /// Other literals of the same automaton that can start at the same position as this
+    /// one (one is a prefix of the other); leftmost-first reports only one of them.
+    also: Vec<usize>,
+}
+
+/// One automaton over literals that share a case mode.
+#[derive(Debug)]
+struct Prefilter {
+    automaton: AhoCorasick,
+    literals: Vec<Literal>,
+    case_insensitive: bool,
+}
+
+/// A compiled scanner. Build once (it costs a few milliseconds per hundred rules), then
+/// share it across threads: [`Scanner::find`] takes `&self`.
+#[derive(Debug)]
+pub struct Scanner {
+    rules: Arc<RuleSet>,
+    prefilters: Vec<Prefilter>,
+    overlap: usize,
+}
+
+impl Scanner {
+    /// Compiles the prefilter for `rules`.
+    pub fn new(rules: Arc<RuleSet>) -> Result<Scanner, aho_corasick::BuildError> {
+        let mut exact = Vec::new();
+        let mut folded = Vec::new();
+        for (index, rule) in rules.rules().iter().enumerate() {
+            for prefix in &rule.prefixes {
+                add_literal(&mut exact, prefix.as_bytes().to_vec(), index, true);
+            }
+            for keyword in &rule.keywords {
+                add_literal(
+                    &mut folded,
+                    keyword.to_ascii_lowercase().into_bytes(),
+                    index,
+                    false,
+                );
+            }
+        }
+        let mut prefilters = Vec::new();
+        for (literals, case_insensitive) in [(exact, false), (folded, true)] {
+            if !literals.is_empty() {
+                prefilters.push(Prefilter::new(literals, case_insensitive)?);
+            }
+        }
+        let overlap = rules.rules().iter().map(needed_overlap).max().unwrap_or(0);
+        Ok(Scanner {
+            rules,
+            prefilters,
+            overlap,
+        })
+    }
+
+    pub fn rules(&self) -> &Arc<RuleSet> {
+        &self.rules
+    }
+
+    /// Bytes a chunked reader must keep on both sides of a chunk cut so that every
+    /// secret reported from a chunk was seen whole, with its keyword and context.
+    pub fn overlap(&self) -> usize {
+        self.overlap
+    }
+
+    /// Appends to `out` every secret in `hay` whose start lies in `report`, sorted by
+    /// position and without duplicates. Bytes outside `report` are still used as context
+    /// (look-behind, keywords, the rest of a secret). Cost: one prefilter pass over
+    /// `hay`, plus one bounded regex search per literal hit.
+    pub fn find(&self, hay: &[u8], report: Range<usize>, out: &mut Vec<RawMatch>) {
+        let first = out.len();
+        for prefilter in &self.prefilters {
+            let mut at = 0;
+            while at < hay.len() {
+                let Some(hit) = prefilter
+                    .automaton
+                    .find(Input::new(hay).span(at..hay.len()))
+                else {
+                    break;
+                };
+                let start = hit.start();
+                self.confirm_literal(
+                    prefilter,
+                    hit.pattern().as_usize(),
+                    hay,
+                    start,
+                    &report,
+                    out,
+                );
+                for &other in &prefilter.literals[hit.pattern().as_usize()].also {
+                    if prefilter.literal_at(other, hay, start) {
+                        self.confirm_literal(prefilter, other, hay, start, &report, out);
+                    }
+                }
+                at = start + 1;
+            }
+        }
+        let found = &mut out[first..];
+        found.sort_unstable();
+        let mut kept = first;
+        for i in first..out.len() {
+            if kept == first || out[kept - 1] != out[i] {
+                out[kept] = out[i];
+                kept += 1;
+            }
+        }
+        out.truncate(kept);
+    }
+
+    /// Every secret in `hay`.
+    pub fn find_all(&self, hay: &[u8]) -> Vec<RawMatch> {
+        let mut out = Vec::new();
+        self.find(hay, 0..hay.len(), &mut out);
+        out
+    }
+
+    /// Runs every rule's examples and negative examples through the real engine.
+    pub fn example_failures(&self) -> Vec<ExampleFailure> {
+        let mut failures = Vec::new();
+        for (index, rule) in self.rules.rules().iter().enumerate() {
+            let cases = rule
+                .examples
+                .iter()
+                .map(|e| (e, true))
+                .chain(rule.negative_examples.iter().map(|e| (e, false)));
+            for (example, positive) in cases {
+                let matched = self
+                    .find_all(example.as_bytes())
+                    .iter()
+                    .any(|m| m.rule == index);
+                if matched != positive {
+                    failures.push(ExampleFailure {
+                        file: rule.source.clone(),
+                        rule: rule.id.clone(),
+                        example: example.clone(),
+                        missed: positive,
+                    });
+                }
+            }
+        }
+        failures
+    }
+
+    fn confirm_literal(
+        &self,
+        prefilter: &Prefilter,
+        literal: usize,
+        hay: &[u8],
+        at: usize,
+        report: &Range<usize>,
+        out: &mut Vec<RawMatch>,
+    ) {
+        let literal = &prefilter.literals[literal];
+        if report.contains(&at) {
+            for &index in &literal.prefix_of {
+                let rule = self.rules.get(index);
+                let end = hay.len().min(at + rule.window);
+                confirm(index, rule, hay, at..end, Anchored::Yes, report, out);
+            }
+        }
+        for &index in &literal.keyword_of {
+            let rule = self.rules.get(index);
+            let reach = KEYWORD_DISTANCE + rule.window;
+            let window = at.saturating_sub(reach)..hay.len().min(at + literal.bytes.len() + reach);
+            confirm(index, rule, hay, window, Anchored::No, report, out);
+        }
+    }
+}
+
+/// Runs `rule`'s regex in `window` and records each accepted secret starting in `report`.
+fn confirm(
+    index: usize,
+    rule: &Rule,
+    hay: &[u8],
+    window: Range<usize>,
+    anchored: Anchored,
+    report: &Range<usize>,
+    out: &mut Vec<RawMatch>,
+) {
+    let group = rule.secret_group.unwrap_or(0);
+    let mut slots: Vec<Option<NonMaxUsize>> = vec![None; 2 * (group + 1)];
+    let mut at = window.start;
+    while at < window.end {
+        let input = regex_automata::Input::new(hay)
+            .range(at..window.end)
+            .anchored(anchored);
+        if rule.regex.search_slots(&input, &mut slots).is_none() {
+            return;
+        }
+        let span = |slot: usize| {
+            slots[slot]
+                .zip(slots[slot + 1])
+                .map(|(s, e)| (s.get(), e.get()))
+        };
+        let Some((match_start, match_end)) = span(0) else {
+            return;
+        };
+        let (start, end) = span(2 * group).unwrap_or((match_start, match_end));
+        if start < end && report.contains(&start) && rule.accepts(&hay[start..end]) {
+            out.push(RawMatch {
+                start,
+                end,
+                rule: index,
+            });
+        }
+        if anchored == Anchored::Yes {
+            return;
+        }
+        at = match_end.max(at + 1);
+    }
+}
+
+/// The overlap a rule needs between chunks: its whole keyword reach on both sides.
+fn needed_overlap(rule: &Rule) -> usize {
+    if rule.is_prefix_rule() {
+        rule.window
+    } else {
+        let longest = rule.keywords.iter().map(String::len).max().unwrap_or(0);
+        2 * (KEYWORD_DISTANCE + rule.window) + longest
+    }
+}
+
+fn add_literal(literals: &mut Vec<Literal>, bytes: Vec<u8>, rule: usize, is_prefix: bool) {
+    let position = match literals.iter().position(|l| l.bytes == bytes) {
+        Some(position) => position,
+        None => {
+            literals.push(Literal {
+                bytes,
+                prefix_of: Vec::new(),
+                keyword_of: Vec::new(),
+                also: Vec::new(),
+            });
+            literals.len() - 1
+        }
+    };
+    let owners = if is_prefix {
+        &mut literals[position].prefix_of
+    } else {
+        &mut literals[position].keyword_of
+    };
+    if !owners.contains(&rule) {
+        owners.push(rule);
+    }
+}
+
+impl Prefilter {
+    fn new(
+        mut literals: Vec<Literal>,
+        case_insensitive: bool,
+    ) -> Result<Prefilter, aho_corasick::BuildError> {
+        for i in 0..literals.len() {
+            let also = (0..literals.len())
+                .filter(|&j| {
+                    let (a, b) = (&literals[i].bytes, &literals[j].bytes);
+                    j != i && (a.starts_with(b) || b.starts_with(a))
+                })
+                .collect();
+            literals[i].also = also;
+        }
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .ascii_case_insensitive(case_insensitive)
+            .build(literals.iter().map(|l| &l.bytes))?;
+        Ok(Prefilter {
+            automaton,
+            literals,
+            case_insensitive,
+        })
+    }
+
+    /// True when literal `index` occurs in `hay` at `at`.
+    fn literal_at(&self, index: usize, hay: &[u8], at: usize) -> bool {
+        let literal = &self.literals[index].bytes;
+        match hay.get(at..at + literal.len()) {
+            Some(found) if self.case_insensitive => found.eq_ignore_ascii_case(literal),
+            Some(found) => found == literal.as_slice(),
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn scanner(rules: &str) -> Scanner {
+        let set = RuleSet::from_sources(vec![("t.toml".into(), rules.into())]).unwrap();
+        Scanner::new(Arc::new(set)).unwrap()
+    }
+
+    const OVERLAPPING: &str = r#"
+[[rules]]
+id = "short"
+name = "Short"
+prefixes = ["sk-"]
+regex = 'sk-[a-zA-Z0-9]{20}\b'
+[[rules]]
+id = "long"
+name = "Long"
+prefixes = ["sk-ant-"]
+regex = 'sk-ant-[a-zA-Z0-9]{16}\b'
+[[rules]]
+id = "inner"
+name = "Inner"
+prefixes = ["ant-"]
+regex = 'ant-[a-zA-Z0-9]{16}\b'
+"#;
+
+    #[test]
+    fn overlapping_rules_do_not_hide_each_other() {
+        let s = scanner(OVERLAPPING);
+        let found = s.find_all(b"x sk-ant-abcdefghijklmnop y");
+        let ids: Vec<&str> = found
+            .iter()
+            .map(|m| s.rules().get(m.rule).id.as_str())
+            .collect();
+        assert_eq!(ids, ["long", "inner"]);
+        let found = s.find_all(b"sk-abcdefghij0123456789");
+        assert_eq!(found.len(), 1);
+        assert_eq!(s.rules().get(found[0].rule).id, "short");
+    }
+
+    #[test]
+    fn two_rules_sharing_a_literal_both_run() {
+        let s = scanner(
+            r#"
+[[rules]]
+id = "a"
+name = "A"
+prefixes = ["tok_"]
+regex = 'tok_[0-9]{8}\b'
+[[rules]]
+id = "b"
+name = "B"
+prefixes = ["tok_"]
+regex = 'tok_[0-9]{4}\b'
+"#,
+        );
+        let found = s.find_all(b"tok_12345678 tok_1234");
+        assert_eq!(found.len(), 2);
+        assert_ne!(found[0].rule, found[1].rule);
+    }
+
+    #[test]
+    fn keyword_rule_finds_secret_group_near_keyword_case_insensitively() {
+        let s = scanner(
+            r#"
+[[rules]]
+id = "kw"
+name = "Keyword"
+keywords = ["password"]
+regex = '(?i)password\s*[:=]\s*"(?P<secret>[^"\s]{8,64})"'
+"#,
+        );
+        let hay = br#"db: PASSWORD = "hunter2hunter2""#;
+        let found = s.find_all(hay);
+        assert_eq!(found.len(), 1);
+        assert_eq!(&hay[found[0].start..found[0].end], b"hunter2hunter2");
+    }
+
+    #[test]
+    fn report_range_limits_what_is_reported_but_not_context() {
+        let s = scanner(OVERLAPPING);
+        let hay = b"aaaa sk-abcdefghij0123456789 bbbb";
+        let mut out = Vec::new();
+        s.find(hay, 0..5, &mut out);
+        assert!(out.is_empty());
+        s.find(hay, 5..6, &mut out);
+        assert_eq!(out.len(), 1);
+    }
+}

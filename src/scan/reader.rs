@@ -1,0 +1,291 @@
+//! Scans one input (a file, stdin, a git blob) in bounded chunks.
+//!
+//! Memory per call is one buffer of `chunk_size + 2 × overlap` bytes, whatever the input
+//! size. Consecutive chunks share `overlap` bytes of context on each side of the cut, and
+//! a secret is reported only from the chunk in which it starts before the cut, so a
+//! secret straddling a cut is found exactly once.
+
+use std::io::{self, Read};
+
+use memchr::{memchr_iter, memrchr};
+
+use super::allow::line_is_allowed;
+use super::engine::{RawMatch, Scanner};
+use super::finding::{Finding, Position};
+
+/// Default bytes read per chunk: large enough that the per-chunk costs vanish, small
+/// enough that 2 × threads buffers stay far below the RSS budget.
+pub const DEFAULT_CHUNK_SIZE: usize = 4 * 1024 * 1024;
+
+/// How many leading bytes are checked for a NUL to call an input binary (as git does).
+const BINARY_SNIFF_LEN: usize = 8 * 1024;
+
+/// What to do with one input.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOptions {
+    pub chunk_size: usize,
+    /// Scan inputs that look binary instead of skipping them.
+    pub scan_binary: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            scan_binary: false,
+        }
+    }
+}
+
+/// What happened to one input.
+#[derive(Debug)]
+pub enum InputOutcome {
+    Scanned { bytes: u64, findings: Vec<Finding> },
+    Binary { bytes: u64 },
+}
+
+/// Reads `input` to the end and returns its findings (allow-marked lines removed).
+/// `buf` is reused between calls to avoid an allocation per file.
+pub fn scan_reader(
+    scanner: &Scanner,
+    mut input: impl Read,
+    path: &str,
+    options: ReadOptions,
+    buf: &mut Vec<u8>,
+) -> io::Result<InputOutcome> {
+    let overlap = scanner.overlap();
+    let target = options.chunk_size.max(1) + 2 * overlap;
+    buf.clear();
+    let mut total: u64 = 0;
+    let mut lines_before: u64 = 0;
+    // Characters between the last newline before the buffer and the buffer's start, for
+    // the column of a finding whose line began in an earlier chunk.
+    let mut columns_before: u64 = 0;
+    let mut report_from = 0;
+    let mut findings = Vec::new();
+    let mut matches = Vec::new();
+    let mut first = true;
+    loop {
+        let eof = fill(&mut input, buf, target, &mut total)?;
+        if first
+            && !options.scan_binary
+            && memchr::memchr(0, &buf[..buf.len().min(BINARY_SNIFF_LEN)]).is_some()
+        {
+            io::copy(&mut input, &mut io::sink()).map(|n| total += n)?;
+            return Ok(InputOutcome::Binary { bytes: total });
+        }
+        first = false;
+        let until = if eof { buf.len() } else { buf.len() - overlap };
+        matches.clear();
+        scanner.find(buf, report_from..until, &mut matches);
+        collect(
+            scanner,
+            buf,
+            path,
+            (lines_before, columns_before),
+            &matches,
+            &mut findings,
+        );
+        if eof {
+            return Ok(InputOutcome::Scanned {
+                bytes: total,
+                findings,
+            });
+        }
+        let keep_from = until - overlap;
+        let dropped = &buf[..keep_from];
+        lines_before += memchr_iter(b'\n', dropped).count() as u64;
+        columns_before = match memrchr(b'\n', dropped) {
+            Some(last) => char_count(&dropped[last + 1..]),
+            None => columns_before + char_count(dropped),
+        };
+        buf.drain(..keep_from);
+        report_from = until - keep_from;
+    }
+}
+
+/// Reads until `buf` holds `target` bytes or the input ends; returns true at the end.
+fn fill(
+    input: &mut impl Read,
+    buf: &mut Vec<u8>,
+    target: usize,
+    total: &mut u64,
+) -> io::Result<bool> {
+    let start = buf.len();
+    buf.resize(target, 0);
+    let mut len = start;
+    while len < target {
+        match input.read(&mut buf[len..]) {
+            Ok(0) => {
+                buf.truncate(len);
+                *total += (len - start) as u64;
+                return Ok(true);
+            }
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                buf.truncate(len);
+                return Err(e);
+            }
+        }
+    }
+    *total += (len - start) as u64;
+    Ok(false)
+}
+
+/// Turns sorted raw matches into findings with line and column, dropping allowed lines.
+/// `before` is (newlines, characters since the last newline) preceding `buf`.
+fn collect(
+    scanner: &Scanner,
+    buf: &[u8],
+    path: &str,
+    before: (u64, u64),
+    matches: &[RawMatch],
+    out: &mut Vec<Finding>,
+) {
+    let (lines_before, columns_before) = before;
+    let mut cursor = 0;
+    let mut line = lines_before + 1;
+    for m in matches {
+        line += memchr_iter(b'\n', &buf[cursor..m.start]).count() as u64;
+        cursor = m.start;
+        let (line_start, carried) = match memrchr(b'\n', &buf[..m.start]) {
+            Some(i) => (i + 1, 0),
+            None => (0, columns_before),
+        };
+        let line_end = memchr::memchr(b'\n', &buf[m.end..]).map_or(buf.len(), |i| m.end + i);
+        if line_is_allowed(&buf[line_start..line_end]) {
+            continue;
+        }
+        let secret = &buf[m.start..m.end];
+        let column = carried + char_count(&buf[line_start..m.start]) + 1;
+        let newlines = memchr_iter(b'\n', secret).count() as u64;
+        let end_column = match memrchr(b'\n', secret) {
+            None => column + char_count(secret),
+            Some(last) => char_count(&secret[last + 1..]) + 1,
+        };
+        let position = Position {
+            line,
+            column,
+            end_line: line + newlines,
+            end_column,
+        };
+        out.push(Finding::new(
+            scanner.rules().get(m.rule),
+            path,
+            position,
+            secret,
+        ));
+    }
+}
+
+/// Characters in UTF-8 `bytes` (invalid bytes count one each).
+fn char_count(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| (b & 0xC0) != 0x80).count() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::patterns::RuleSet;
+
+    fn scanner() -> Scanner {
+        Scanner::new(Arc::new(RuleSet::load(&[]).unwrap())).unwrap()
+    }
+
+    pub(crate) const XAI: &str =
+        "xai-Q7mZp3LwT9vKc2RxY8nB4hJd6FsG1aE5uWqN0oHiM3tVbC7yXkP2rD9eL4gS8fA6jU1zO5wI0lT3mR7q";
+
+    fn scan(text: &[u8], chunk_size: usize) -> Vec<Finding> {
+        let options = ReadOptions {
+            chunk_size,
+            scan_binary: false,
+        };
+        match scan_reader(&scanner(), text, "f", options, &mut Vec::new()).unwrap() {
+            InputOutcome::Scanned { findings, .. } => findings,
+            InputOutcome::Binary { .. } => panic!("text input called binary"),
+        }
+    }
+
+    #[test]
+    fn secret_at_every_offset_across_a_chunk_boundary_is_found_once() {
+        let xai = crate::patterns::SHIPPED
+            .iter()
+            .find(|(name, _)| *name == "xai.toml")
+            .unwrap();
+        let rules = RuleSet::from_sources(vec![(xai.0.to_string(), xai.1.to_string())]).unwrap();
+        let s = Scanner::new(Arc::new(rules)).unwrap();
+        let chunk = 64;
+        let step = chunk + s.overlap();
+        for offset in 0..(2 * step + XAI.len()) {
+            let mut text = vec![b'.'; offset];
+            text.extend_from_slice(XAI.as_bytes());
+            text.extend_from_slice(b"\n");
+            let options = ReadOptions {
+                chunk_size: chunk,
+                scan_binary: false,
+            };
+            let Ok(InputOutcome::Scanned {
+                findings: found, ..
+            }) = scan_reader(&s, text.as_slice(), "f", options, &mut Vec::new())
+            else {
+                panic!("offset {offset}: not scanned")
+            };
+            assert_eq!(found.len(), 1, "offset {offset}");
+            assert_eq!(found[0].column, offset as u64 + 1, "offset {offset}");
+            assert_eq!(found[0].end_column, (offset + XAI.len()) as u64 + 1);
+        }
+    }
+
+    #[test]
+    fn lines_and_columns_count_across_chunks_crlf_and_unicode() {
+        let mut text = "line one\r\n".repeat(5000).into_bytes();
+        text.extend_from_slice(format!("π = \"{XAI}\"\r\n").as_bytes());
+        for chunk in [100, 4096, DEFAULT_CHUNK_SIZE] {
+            let found = scan(&text, chunk);
+            assert_eq!(found.len(), 1, "chunk {chunk}");
+            assert_eq!((found[0].line, found[0].column), (5001, 6), "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn secrets_at_start_and_end_of_input() {
+        let found = scan(XAI.as_bytes(), DEFAULT_CHUNK_SIZE);
+        assert_eq!(found.len(), 1);
+        let text = format!("{XAI}\n{XAI}");
+        let found = scan(text.as_bytes(), DEFAULT_CHUNK_SIZE);
+        assert_eq!(found.iter().map(|f| f.line).collect::<Vec<_>>(), [1, 2]);
+    }
+
+    #[test]
+    fn allow_markers_suppress_their_line_only() {
+        let text =
+            format!("a = '{XAI}' # revokd:allow\nb = '{XAI}'\nc = '{XAI}' // gitleaks:allow\n");
+        let found = scan(text.as_bytes(), DEFAULT_CHUNK_SIZE);
+        assert_eq!(found.iter().map(|f| f.line).collect::<Vec<_>>(), [2]);
+    }
+
+    #[test]
+    fn binary_input_is_skipped_unless_asked() {
+        let mut text = vec![0u8, 1, 2];
+        text.extend_from_slice(XAI.as_bytes());
+        let s = scanner();
+        let outcome = scan_reader(
+            &s,
+            text.as_slice(),
+            "b",
+            ReadOptions::default(),
+            &mut Vec::new(),
+        )
+        .unwrap();
+        assert!(matches!(outcome, InputOutcome::Binary { bytes } if bytes == text.len() as u64));
+        let options = ReadOptions {
+            scan_binary: true,
+            ..ReadOptions::default()
+        };
+        let outcome = scan_reader(&s, text.as_slice(), "b", options, &mut Vec::new()).unwrap();
+        assert!(matches!(outcome, InputOutcome::Scanned { findings, .. } if findings.len() == 1));
+    }
+}
