@@ -15,20 +15,13 @@ fn main() {
         .filter(|name| name.ends_with(".toml"))
         .collect();
     files.sort();
-    let mut out = String::from(
-        "/// Shipped rule files: (file name, contents).\npub static SHIPPED: &[(&str, &str)] = &[\n",
-    );
+    let mut out =
+        String::from("/// Shipped rule files: (file name, contents).\npub static SHIPPED: &[(&str, &str)] = &[\n");
     for name in &files {
         let path = dir.join(name);
-        writeln!(
-            out,
-            "    ({name:?}, include_str!({:?})),",
-            path.display().to_string()
-        )
-        .unwrap();
+        writeln!(out, "    ({name:?}, include_str!({:?})),", path.display().to_string()).unwrap();
     }
     out.push_str("];\n");
-    let dest =
-        Path::new(&env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("shipped_patterns.rs");
+    let dest = Path::new(&env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("shipped_patterns.rs");
     fs::write(dest, out).expect("OUT_DIR is writable");
 }

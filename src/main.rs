@@ -40,10 +40,7 @@ fn main() -> ExitCode {
 fn try_main(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Scan(args) => scan(args),
-        Command::Patterns(PatternsCommand::List {
-            pattern_dirs,
-            format,
-        }) => patterns_list(&pattern_dirs, format),
+        Command::Patterns(PatternsCommand::List { pattern_dirs, format }) => patterns_list(&pattern_dirs, format),
         Command::Patterns(PatternsCommand::Test { dir }) => patterns_test(dir.as_deref()),
     }
 }
@@ -70,16 +67,9 @@ fn scan(args: ScanArgs) -> Result<u8> {
         threads: args.threads,
         no_ignore: args.no_ignore,
         max_file_size: args.max_file_size,
-        read: ReadOptions {
-            scan_binary: args.scan_binary,
-            ..ReadOptions::default()
-        },
+        read: ReadOptions { scan_binary: args.scan_binary, ..ReadOptions::default() },
     };
-    let paths = if args.paths.is_empty() {
-        vec![PathBuf::from(".")]
-    } else {
-        args.paths.clone()
-    };
+    let paths = if args.paths.is_empty() { vec![PathBuf::from(".")] } else { args.paths.clone() };
     let output = if paths == [PathBuf::from("-")] {
         scanner::scan_stdin(&scanner, &options)?
     } else {
@@ -94,36 +84,15 @@ fn scan(args: ScanArgs) -> Result<u8> {
     }
     let elapsed_ms = started.elapsed().as_millis() as u64;
     if let Some(path) = &args.write_baseline {
-        let options = ReportOptions {
-            elapsed_ms,
-            ..ReportOptions::default()
-        };
-        write_to(Some(path), |out| {
-            report::write_json(&output.findings, output.stats, options, out)
-        })?;
+        let options = ReportOptions { elapsed_ms, ..ReportOptions::default() };
+        write_to(Some(path), |out| report::write_json(&output.findings, output.stats, options, out))?;
     }
-    let findings: Vec<_> = output
-        .findings
-        .into_iter()
-        .filter(|f| f.confidence >= args.min_confidence && !baseline.contains(f))
-        .collect();
-    let colour = args.format == Format::Human
-        && args.output.is_none()
-        && colour_wanted(io::stdout().is_terminal());
-    let report_options = ReportOptions {
-        show_secrets: args.show_secrets,
-        colour,
-        elapsed_ms,
-    };
+    let findings: Vec<_> =
+        output.findings.into_iter().filter(|f| f.confidence >= args.min_confidence && !baseline.contains(f)).collect();
+    let colour = args.format == Format::Human && args.output.is_none() && colour_wanted(io::stdout().is_terminal());
+    let report_options = ReportOptions { show_secrets: args.show_secrets, colour, elapsed_ms };
     write_to(args.output.as_deref(), |out| {
-        report::write(
-            args.format,
-            &findings,
-            output.stats,
-            scanner.rules(),
-            report_options,
-            out,
-        )
+        report::write(args.format, &findings, output.stats, scanner.rules(), report_options, out)
     })?;
     if io::stderr().is_terminal() {
         let s = output.stats;
@@ -137,11 +106,7 @@ fn scan(args: ScanArgs) -> Result<u8> {
             s.errors
         );
     }
-    Ok(if findings.is_empty() {
-        0
-    } else {
-        EXIT_FINDINGS
-    })
+    Ok(if findings.is_empty() { 0 } else { EXIT_FINDINGS })
 }
 
 fn patterns_list(pattern_dirs: &[PathBuf], format: ListFormat) -> Result<u8> {
@@ -166,12 +131,7 @@ fn patterns_list(pattern_dirs: &[PathBuf], format: ListFormat) -> Result<u8> {
             for r in rules.rules() {
                 writeln!(out, "{:<40} {:<7} {}", r.id, r.confidence, r.name)?;
             }
-            writeln!(
-                out,
-                "{} rules, rule set version {}",
-                rules.rules().len(),
-                rules.version()
-            )?;
+            writeln!(out, "{} rules, rule set version {}", rules.rules().len(), rules.version())?;
         }
     }
     Ok(0)
@@ -189,32 +149,20 @@ fn patterns_test(dir: Option<&Path>) -> Result<u8> {
         println!("FAIL {failure}");
     }
     println!("{count} rules tested, {} failure(s)", failures.len());
-    Ok(if failures.is_empty() {
-        0
-    } else {
-        EXIT_FINDINGS
-    })
+    Ok(if failures.is_empty() { 0 } else { EXIT_FINDINGS })
 }
 
 /// Runs `write` on the file at `path` (created or truncated) or on standard output.
-fn write_to(
-    path: Option<&Path>,
-    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> Result<()> {
+fn write_to(path: Option<&Path>, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {
     match path {
         Some(path) => {
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
+            let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
             let mut out = io::BufWriter::new(file);
-            write(&mut out)
-                .and_then(|()| out.flush())
-                .with_context(|| format!("writing {}", path.display()))
+            write(&mut out).and_then(|()| out.flush()).with_context(|| format!("writing {}", path.display()))
         }
         None => {
             let mut out = io::BufWriter::new(io::stdout().lock());
-            write(&mut out)
-                .and_then(|()| out.flush())
-                .context("writing the report")
+            write(&mut out).and_then(|()| out.flush()).context("writing the report")
         }
     }
 }
@@ -239,9 +187,5 @@ fn colour_wanted(is_terminal: bool) -> bool {
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<io::Error>()
-            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-    })
+    err.chain().any(|cause| cause.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe))
 }

@@ -26,9 +26,7 @@ impl Checksum {
     /// True when `secret` carries a valid checksum. Never panics, whatever the input.
     pub fn is_valid(self, secret: &[u8]) -> bool {
         match self {
-            Checksum::GithubCrc32Base62 | Checksum::NpmCrc32Base62 => {
-                prefixed_crc32_base62(secret, 4)
-            }
+            Checksum::GithubCrc32Base62 | Checksum::NpmCrc32Base62 => prefixed_crc32_base62(secret, 4),
         }
     }
 }

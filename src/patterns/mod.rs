@@ -42,18 +42,7 @@ pub const KEYWORD_DISTANCE: usize = 256;
 const REGEX_SIZE_LIMIT: usize = 4 * 1024 * 1024;
 
 /// How sure a finding of a rule is, by the strength of the format's evidence.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Deserialize,
-    serde::Serialize,
-    clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Confidence {
     /// Keyword and entropy only.
@@ -148,11 +137,7 @@ impl Rule {
         if self.min_entropy.is_some_and(|floor| entropy::shannon(secret) < floor) {
             return false;
         }
-        if self
-            .stopwords
-            .iter()
-            .any(|word| contains_ignore_ascii_case(secret, word))
-        {
+        if self.stopwords.iter().any(|word| contains_ignore_ascii_case(secret, word)) {
             return false;
         }
         self.checksum.is_none_or(|c| c.is_valid(secret))
@@ -169,10 +154,8 @@ pub struct RuleSet {
 impl RuleSet {
     /// The shipped rules plus every `*.toml` file under each of `extra_dirs`.
     pub fn load(extra_dirs: &[PathBuf]) -> Result<RuleSet, PatternError> {
-        let mut files: Vec<(String, String)> = SHIPPED
-            .iter()
-            .map(|(name, text)| (format!("<shipped>/{name}"), text.to_string()))
-            .collect();
+        let mut files: Vec<(String, String)> =
+            SHIPPED.iter().map(|(name, text)| (format!("<shipped>/{name}"), text.to_string())).collect();
         for dir in extra_dirs {
             files.extend(read_dir_files(dir)?);
         }
@@ -194,10 +177,8 @@ impl RuleSet {
             hasher.update([0]);
             hasher.update(text.as_bytes());
             hasher.update([0]);
-            let file: RuleFile = toml::from_str(text).map_err(|e| PatternError::Syntax {
-                file: name.clone(),
-                message: e.to_string(),
-            })?;
+            let file: RuleFile = toml::from_str(text)
+                .map_err(|e| PatternError::Syntax { file: name.clone(), message: e.to_string() })?;
             for def in file.rules {
                 if !seen.insert(def.id.clone()) {
                     return Err(PatternError::Rule {
@@ -212,10 +193,7 @@ impl RuleSet {
         if rules.is_empty() {
             return Err(PatternError::Empty);
         }
-        Ok(RuleSet {
-            rules,
-            version: hex::encode(&hasher.finalize()[..8]),
-        })
+        Ok(RuleSet { rules, version: hex::encode(&hasher.finalize()[..8]) })
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -238,17 +216,11 @@ impl RuleSet {
 
 /// True when `haystack` contains `needle` (already lowercase), ignoring ASCII case.
 fn contains_ignore_ascii_case(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty()
-        && haystack
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 fn read_dir_files(dir: &Path) -> Result<Vec<(String, String)>, PatternError> {
-    let io_err = |source| PatternError::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
+    let io_err = |source| PatternError::Io { path: dir.to_path_buf(), source };
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io_err)?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -265,83 +237,48 @@ fn read_dir_files(dir: &Path) -> Result<Vec<(String, String)>, PatternError> {
 }
 
 fn compile(def: RuleDef, file: &str) -> Result<Rule, PatternError> {
-    let fail = |reason: String| PatternError::Rule {
-        file: file.to_string(),
-        rule: def.id.clone(),
-        reason,
-    };
-    if def.id.is_empty()
-        || !def
-            .id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-    {
-        return Err(fail(
-            "id must be snake_case: lowercase letters, digits and _".into(),
-        ));
+    let fail = |reason: String| PatternError::Rule { file: file.to_string(), rule: def.id.clone(), reason };
+    if def.id.is_empty() || !def.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        return Err(fail("id must be snake_case: lowercase letters, digits and _".into()));
     }
     if def.prefixes.is_empty() && def.keywords.is_empty() {
-        return Err(fail(
-            "needs at least one of `prefixes` or `keywords`".into(),
-        ));
+        return Err(fail("needs at least one of `prefixes` or `keywords`".into()));
     }
     if !def.prefixes.is_empty() && !def.keywords.is_empty() {
         return Err(fail("use `prefixes` or `keywords`, not both".into()));
     }
-    if let Some(short) = def
-        .prefixes
-        .iter()
-        .chain(&def.keywords)
-        .find(|l| l.len() < MIN_LITERAL_LEN)
-    {
-        return Err(fail(format!(
-            "literal {short:?} is shorter than {MIN_LITERAL_LEN} bytes"
-        )));
+    if let Some(short) = def.prefixes.iter().chain(&def.keywords).find(|l| l.len() < MIN_LITERAL_LEN) {
+        return Err(fail(format!("literal {short:?} is shorter than {MIN_LITERAL_LEN} bytes")));
     }
     let checksum = match &def.checksum {
         None => None,
-        Some(name) => Some(name.parse::<Checksum>().map_err(|()| {
-            fail(format!(
-                "unknown checksum {name:?} (known: {})",
-                Checksum::NAMES.join(", ")
-            ))
-        })?),
+        Some(name) => Some(
+            name.parse::<Checksum>()
+                .map_err(|()| fail(format!("unknown checksum {name:?} (known: {})", Checksum::NAMES.join(", "))))?,
+        ),
     };
     if let Some(e) = def.min_entropy.filter(|e| !(0.0..=8.0).contains(e)) {
-        return Err(fail(format!(
-            "min_entropy {e} is outside 0..=8 bits per byte"
-        )));
+        return Err(fail(format!("min_entropy {e} is outside 0..=8 bits per byte")));
     }
     let hir = parse_regex(&def.regex).map_err(|e| fail(format!("regex does not parse: {e}")))?;
     let max_len = hir.properties().maximum_len();
-    let window = max_len
-        .or(def.max_len)
-        .unwrap_or(DEFAULT_MAX_LEN)
-        .min(def.max_len.unwrap_or(MAX_WINDOW))
-        .min(MAX_WINDOW);
+    let window =
+        max_len.or(def.max_len).unwrap_or(DEFAULT_MAX_LEN).min(def.max_len.unwrap_or(MAX_WINDOW)).min(MAX_WINDOW);
     if hir.properties().minimum_len() == Some(0) {
         return Err(fail("regex can match the empty string".into()));
     }
     let regex = meta::Builder::new()
-        .configure(
-            meta::Config::new()
-                .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
-                .utf8_empty(false),
-        )
+        .configure(meta::Config::new().nfa_size_limit(Some(REGEX_SIZE_LIMIT)).utf8_empty(false))
         .build_from_hir(&hir)
         .map_err(|e| fail(format!("regex does not compile: {e}")))?;
-    let secret_group = regex
-        .group_info()
-        .to_index(regex_automata::PatternID::ZERO, "secret");
-    let confidence = def
-        .confidence
-        .unwrap_or(if checksum.is_some() || !def.prefixes.is_empty() {
-            Confidence::High
-        } else if def.min_entropy.is_some() {
-            Confidence::Medium
-        } else {
-            Confidence::Low
-        });
+    let secret_group = regex.group_info().to_index(regex_automata::PatternID::ZERO, "secret");
+    let confidence = def.confidence.unwrap_or(if checksum.is_some() || !def.prefixes.is_empty() {
+        Confidence::High
+    } else if def.min_entropy.is_some() {
+        Confidence::Medium
+    } else {
+        Confidence::Low
+    });
     Ok(Rule {
         secret_group,
         window,
@@ -354,11 +291,7 @@ fn compile(def: RuleDef, file: &str) -> Result<Rule, PatternError> {
         prefixes: def.prefixes,
         keywords: def.keywords,
         min_entropy: def.min_entropy,
-        stopwords: def
-            .stopwords
-            .iter()
-            .map(|w| w.to_ascii_lowercase().into_bytes())
-            .collect(),
+        stopwords: def.stopwords.iter().map(|w| w.to_ascii_lowercase().into_bytes()).collect(),
         examples: def.examples,
         negative_examples: def.negative_examples,
         revocable: def.revocable,
@@ -368,30 +301,18 @@ fn compile(def: RuleDef, file: &str) -> Result<Rule, PatternError> {
 /// Parses a rule regex over bytes: ASCII classes (`\w`, `\d` are ASCII), `.` any byte
 /// but `\n`. Tokens are ASCII, and Unicode tables would only cost time.
 fn parse_regex(pattern: &str) -> Result<Hir, Box<regex_syntax::Error>> {
-    regex_syntax::ParserBuilder::new()
-        .unicode(false)
-        .utf8(false)
-        .build()
-        .parse(pattern)
-        .map_err(Box::new)
+    regex_syntax::ParserBuilder::new().unicode(false).utf8(false).build().parse(pattern).map_err(Box::new)
 }
 
 /// Why a pattern file or rule was rejected.
 #[derive(Debug, thiserror::Error)]
 pub enum PatternError {
     #[error("cannot read pattern file or directory {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{file}: not a valid pattern file: {message}")]
     Syntax { file: String, message: String },
     #[error("{file}: rule {rule}: {reason}")]
-    Rule {
-        file: String,
-        rule: String,
-        reason: String,
-    },
+    Rule { file: String, rule: String, reason: String },
     #[error("no rules loaded")]
     Empty,
 }
@@ -413,24 +334,15 @@ mod tests {
 
     #[test]
     fn bad_regex_names_file_and_rule() {
-        let err =
-            one("id = 'x_key'\nname = 'X'\nprefixes = ['xk-']\nregex = 'xk-[a-z'").unwrap_err();
+        let err = one("id = 'x_key'\nname = 'X'\nprefixes = ['xk-']\nregex = 'xk-[a-z'").unwrap_err();
         let msg = err.to_string();
-        assert!(
-            msg.starts_with("t.toml: rule x_key: regex does not parse"),
-            "{msg}"
-        );
+        assert!(msg.starts_with("t.toml: rule x_key: regex does not parse"), "{msg}");
     }
 
     #[test]
     fn unknown_checksum_short_literal_and_empty_match_are_rejected() {
-        let err =
-            one("id = 'a'\nname = 'A'\nprefixes = ['abc']\nregex = 'abc\\d+'\nchecksum = 'md5'")
-                .unwrap_err();
-        assert!(
-            err.to_string().contains("unknown checksum \"md5\""),
-            "{err}"
-        );
+        let err = one("id = 'a'\nname = 'A'\nprefixes = ['abc']\nregex = 'abc\\d+'\nchecksum = 'md5'").unwrap_err();
+        assert!(err.to_string().contains("unknown checksum \"md5\""), "{err}");
         let err = one("id = 'a'\nname = 'A'\nprefixes = ['ab']\nregex = 'ab\\d+'").unwrap_err();
         assert!(err.to_string().contains("shorter than 3"), "{err}");
         let err = one("id = 'a'\nname = 'A'\nprefixes = ['abc']\nregex = '\\d*'").unwrap_err();
@@ -439,8 +351,7 @@ mod tests {
 
     #[test]
     fn unknown_field_and_bad_toml_are_syntax_errors() {
-        let err = one("id = 'a'\nname = 'A'\nprefixes = ['abc']\nregex = 'abc'\ncolour = 'red'")
-            .unwrap_err();
+        let err = one("id = 'a'\nname = 'A'\nprefixes = ['abc']\nregex = 'abc'\ncolour = 'red'").unwrap_err();
         assert!(matches!(err, PatternError::Syntax { .. }), "{err}");
         let err = RuleSet::from_sources(vec![("t.toml".into(), "[[rules]\n".into())]).unwrap_err();
         assert!(matches!(err, PatternError::Syntax { .. }), "{err}");
@@ -450,17 +361,13 @@ mod tests {
     fn window_comes_from_regex_bound_or_max_len() {
         let set = one("id = 'a'\nname = 'A'\nprefixes = ['abc']\nregex = 'abc[0-9]{10}'").unwrap();
         assert_eq!(set.get(0).window, 13);
-        let set =
-            one("id = 'a'\nname = 'A'\nprefixes = ['abc']\nregex = 'abc[0-9]+'\nmax_len = 100")
-                .unwrap();
+        let set = one("id = 'a'\nname = 'A'\nprefixes = ['abc']\nregex = 'abc[0-9]+'\nmax_len = 100").unwrap();
         assert_eq!(set.get(0).window, 100);
     }
 
     #[test]
     fn secret_group_is_found() {
-        let set =
-            one("id = 'a'\nname = 'A'\nkeywords = ['token']\nregex = 'token=(?P<secret>[0-9]{8})'")
-                .unwrap();
+        let set = one("id = 'a'\nname = 'A'\nkeywords = ['token']\nregex = 'token=(?P<secret>[0-9]{8})'").unwrap();
         assert_eq!(set.get(0).secret_group, Some(1));
         assert_eq!(set.get(0).confidence, Confidence::Low);
     }

@@ -9,9 +9,7 @@ pub const ALLOW_MARKERS: &[&str] = &["revokd:allow", "gitleaks:allow", "pragma: 
 /// True when `line` carries an allow marker. Cost: one substring search per marker,
 /// run only for lines that hold a finding.
 pub fn line_is_allowed(line: &[u8]) -> bool {
-    ALLOW_MARKERS
-        .iter()
-        .any(|marker| memmem::find(line, marker.as_bytes()).is_some())
+    ALLOW_MARKERS.iter().any(|marker| memmem::find(line, marker.as_bytes()).is_some())
 }
 
 #[cfg(test)]

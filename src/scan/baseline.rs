@@ -30,32 +30,18 @@ struct BaselineEntry {
 #[derive(Debug, thiserror::Error)]
 pub enum BaselineError {
     #[error("cannot read baseline {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("baseline {path} is not a revokd JSON report: {source}")]
-    Format {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    Format { path: PathBuf, source: serde_json::Error },
 }
 
 impl Baseline {
     /// Loads the fingerprints of a JSON report.
     pub fn load(path: &Path) -> Result<Baseline, BaselineError> {
-        let text = std::fs::read(path).map_err(|source| BaselineError::Io {
-            path: path.into(),
-            source,
-        })?;
+        let text = std::fs::read(path).map_err(|source| BaselineError::Io { path: path.into(), source })?;
         let file: BaselineFile =
-            serde_json::from_slice(&text).map_err(|source| BaselineError::Format {
-                path: path.into(),
-                source,
-            })?;
-        Ok(Baseline {
-            fingerprints: file.findings.into_iter().map(|f| f.fingerprint).collect(),
-        })
+            serde_json::from_slice(&text).map_err(|source| BaselineError::Format { path: path.into(), source })?;
+        Ok(Baseline { fingerprints: file.findings.into_iter().map(|f| f.fingerprint).collect() })
     }
 
     /// True when `finding` is in the baseline.

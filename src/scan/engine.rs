@@ -39,16 +39,8 @@ pub struct ExampleFailure {
 
 impl std::fmt::Display for ExampleFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let what = if self.missed {
-            "example does not match"
-        } else {
-            "negative example matches"
-        };
-        write!(
-            f,
-            "{}: rule {}: {what}: {:?}",
-            self.file, self.rule, self.example
-        )
+        let what = if self.missed { "example does not match" } else { "negative example matches" };
+        write!(f, "{}: rule {}: {what}: {:?}", self.file, self.rule, self.example)
     }
 }
 
@@ -92,12 +84,7 @@ impl Scanner {
                 add_literal(&mut exact, prefix.as_bytes().to_vec(), index, true);
             }
             for keyword in &rule.keywords {
-                add_literal(
-                    &mut folded,
-                    keyword.to_ascii_lowercase().into_bytes(),
-                    index,
-                    false,
-                );
+                add_literal(&mut folded, keyword.to_ascii_lowercase().into_bytes(), index, false);
             }
         }
         let mut prefilters = Vec::new();
@@ -107,11 +94,7 @@ impl Scanner {
             }
         }
         let overlap = rules.rules().iter().map(needed_overlap).max().unwrap_or(0);
-        Ok(Scanner {
-            rules,
-            prefilters,
-            overlap,
-        })
+        Ok(Scanner { rules, prefilters, overlap })
     }
 
     pub fn rules(&self) -> &Arc<RuleSet> {
@@ -133,21 +116,11 @@ impl Scanner {
         for prefilter in &self.prefilters {
             let mut at = 0;
             while at < hay.len() {
-                let Some(hit) = prefilter
-                    .automaton
-                    .find(Input::new(hay).span(at..hay.len()))
-                else {
+                let Some(hit) = prefilter.automaton.find(Input::new(hay).span(at..hay.len())) else {
                     break;
                 };
                 let start = hit.start();
-                self.confirm_literal(
-                    prefilter,
-                    hit.pattern().as_usize(),
-                    hay,
-                    start,
-                    &report,
-                    out,
-                );
+                self.confirm_literal(prefilter, hit.pattern().as_usize(), hay, start, &report, out);
                 for &other in &prefilter.literals[hit.pattern().as_usize()].also {
                     if prefilter.literal_at(other, hay, start) {
                         self.confirm_literal(prefilter, other, hay, start, &report, out);
@@ -179,16 +152,10 @@ impl Scanner {
     pub fn example_failures(&self) -> Vec<ExampleFailure> {
         let mut failures = Vec::new();
         for (index, rule) in self.rules.rules().iter().enumerate() {
-            let cases = rule
-                .examples
-                .iter()
-                .map(|e| (e, true))
-                .chain(rule.negative_examples.iter().map(|e| (e, false)));
+            let cases =
+                rule.examples.iter().map(|e| (e, true)).chain(rule.negative_examples.iter().map(|e| (e, false)));
             for (example, positive) in cases {
-                let matched = self
-                    .find_all(example.as_bytes())
-                    .iter()
-                    .any(|m| m.rule == index);
+                let matched = self.find_all(example.as_bytes()).iter().any(|m| m.rule == index);
                 if matched != positive {
                     failures.push(ExampleFailure {
                         file: rule.source.clone(),
@@ -242,27 +209,17 @@ fn confirm(
     let mut slots: Vec<Option<NonMaxUsize>> = vec![None; 2 * (group + 1)];
     let mut at = window.start;
     while at < window.end {
-        let input = regex_automata::Input::new(hay)
-            .range(at..window.end)
-            .anchored(anchored);
+        let input = regex_automata::Input::new(hay).range(at..window.end).anchored(anchored);
         if rule.regex.search_slots(&input, &mut slots).is_none() {
             return;
         }
-        let span = |slot: usize| {
-            slots[slot]
-                .zip(slots[slot + 1])
-                .map(|(s, e)| (s.get(), e.get()))
-        };
+        let span = |slot: usize| slots[slot].zip(slots[slot + 1]).map(|(s, e)| (s.get(), e.get()));
         let Some((match_start, match_end)) = span(0) else {
             return;
         };
         let (start, end) = span(2 * group).unwrap_or((match_start, match_end));
         if start < end && report.contains(&start) && rule.accepts(&hay[start..end]) {
-            out.push(RawMatch {
-                start,
-                end,
-                rule: index,
-            });
+            out.push(RawMatch { start, end, rule: index });
         }
         if anchored == Anchored::Yes {
             return;
@@ -285,30 +242,18 @@ fn add_literal(literals: &mut Vec<Literal>, bytes: Vec<u8>, rule: usize, is_pref
     let position = match literals.iter().position(|l| l.bytes == bytes) {
         Some(position) => position,
         None => {
-            literals.push(Literal {
-                bytes,
-                prefix_of: Vec::new(),
-                keyword_of: Vec::new(),
-                also: Vec::new(),
-            });
+            literals.push(Literal { bytes, prefix_of: Vec::new(), keyword_of: Vec::new(), also: Vec::new() });
             literals.len() - 1
         }
     };
-    let owners = if is_prefix {
-        &mut literals[position].prefix_of
-    } else {
-        &mut literals[position].keyword_of
-    };
+    let owners = if is_prefix { &mut literals[position].prefix_of } else { &mut literals[position].keyword_of };
     if !owners.contains(&rule) {
         owners.push(rule);
     }
 }
 
 impl Prefilter {
-    fn new(
-        mut literals: Vec<Literal>,
-        case_insensitive: bool,
-    ) -> Result<Prefilter, aho_corasick::BuildError> {
+    fn new(mut literals: Vec<Literal>, case_insensitive: bool) -> Result<Prefilter, aho_corasick::BuildError> {
         for i in 0..literals.len() {
             let also = (0..literals.len())
                 .filter(|&j| {
@@ -322,11 +267,7 @@ impl Prefilter {
             .match_kind(MatchKind::LeftmostFirst)
             .ascii_case_insensitive(case_insensitive)
             .build(literals.iter().map(|l| &l.bytes))?;
-        Ok(Prefilter {
-            automaton,
-            literals,
-            case_insensitive,
-        })
+        Ok(Prefilter { automaton, literals, case_insensitive })
     }
 
     /// True when literal `index` occurs in `hay` at `at`.
@@ -371,10 +312,7 @@ regex = 'ant-[a-zA-Z0-9]{16}\b'
     fn overlapping_rules_do_not_hide_each_other() {
         let s = scanner(OVERLAPPING);
         let found = s.find_all(b"x sk-ant-abcdefghijklmnop y");
-        let ids: Vec<&str> = found
-            .iter()
-            .map(|m| s.rules().get(m.rule).id.as_str())
-            .collect();
+        let ids: Vec<&str> = found.iter().map(|m| s.rules().get(m.rule).id.as_str()).collect();
         assert_eq!(ids, ["long", "inner"]);
         let found = s.find_all(b"sk-abcdefghij0123456789");
         assert_eq!(found.len(), 1);
@@ -428,5 +366,24 @@ regex = '(?i)password\s*[:=]\s*"(?P<secret>[^"\s]{8,64})"'
         assert!(out.is_empty());
         s.find(hay, 5..6, &mut out);
         assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn shipped_examples_all_behave() {
+        let s = Scanner::new(Arc::new(RuleSet::load(&[]).unwrap())).unwrap();
+        assert_eq!(s.example_failures(), []);
+    }
+
+    #[test]
+    fn bad_checksum_and_low_entropy_placeholder_are_rejected() {
+        let s = Scanner::new(Arc::new(RuleSet::load(&[]).unwrap())).unwrap();
+        let good = crate::patterns::checksum::with_crc32_base62("ghp_", "aBcDeFgHiJkLmNoPqRsTuVwXyZ0123");
+        assert_eq!(s.find_all(good.as_bytes()).len(), 1);
+        let bad = good.replace("ghp_a", "ghp_b");
+        assert!(s.find_all(bad.as_bytes()).is_empty());
+        let placeholder = format!("xai-{}", "X".repeat(80));
+        assert!(s.find_all(placeholder.as_bytes()).is_empty());
+        let aws_doc = b"AKIAIOSFODNN7EXAMPLE";
+        assert!(s.find_all(aws_doc).is_empty());
     }
 }

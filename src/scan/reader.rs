@@ -30,10 +30,7 @@ pub struct ReadOptions {
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions {
-            chunk_size: DEFAULT_CHUNK_SIZE,
-            scan_binary: false,
-        }
+        ReadOptions { chunk_size: DEFAULT_CHUNK_SIZE, scan_binary: false }
     }
 }
 
@@ -67,10 +64,7 @@ pub fn scan_reader(
     let mut first = true;
     loop {
         let eof = fill(&mut input, buf, target, &mut total)?;
-        if first
-            && !options.scan_binary
-            && memchr::memchr(0, &buf[..buf.len().min(BINARY_SNIFF_LEN)]).is_some()
-        {
+        if first && !options.scan_binary && memchr::memchr(0, &buf[..buf.len().min(BINARY_SNIFF_LEN)]).is_some() {
             io::copy(&mut input, &mut io::sink()).map(|n| total += n)?;
             return Ok(InputOutcome::Binary { bytes: total });
         }
@@ -78,19 +72,9 @@ pub fn scan_reader(
         let until = if eof { buf.len() } else { buf.len() - overlap };
         matches.clear();
         scanner.find(buf, report_from..until, &mut matches);
-        collect(
-            scanner,
-            buf,
-            path,
-            (lines_before, columns_before),
-            &matches,
-            &mut findings,
-        );
+        collect(scanner, buf, path, (lines_before, columns_before), &matches, &mut findings);
         if eof {
-            return Ok(InputOutcome::Scanned {
-                bytes: total,
-                findings,
-            });
+            return Ok(InputOutcome::Scanned { bytes: total, findings });
         }
         let keep_from = until - overlap;
         let dropped = &buf[..keep_from];
@@ -105,12 +89,7 @@ pub fn scan_reader(
 }
 
 /// Reads until `buf` holds `target` bytes or the input ends; returns true at the end.
-fn fill(
-    input: &mut impl Read,
-    buf: &mut Vec<u8>,
-    target: usize,
-    total: &mut u64,
-) -> io::Result<bool> {
+fn fill(input: &mut impl Read, buf: &mut Vec<u8>, target: usize, total: &mut u64) -> io::Result<bool> {
     let start = buf.len();
     buf.resize(target, 0);
     let mut len = start;
@@ -164,18 +143,8 @@ fn collect(
             None => column + char_count(secret),
             Some(last) => char_count(&secret[last + 1..]) + 1,
         };
-        let position = Position {
-            line,
-            column,
-            end_line: line + newlines,
-            end_column,
-        };
-        out.push(Finding::new(
-            scanner.rules().get(m.rule),
-            path,
-            position,
-            secret,
-        ));
+        let position = Position { line, column, end_line: line + newlines, end_column };
+        out.push(Finding::new(scanner.rules().get(m.rule), path, position, secret));
     }
 }
 
@@ -195,15 +164,22 @@ mod tests {
         Scanner::new(Arc::new(RuleSet::load(&[]).unwrap())).unwrap()
     }
 
-    pub(crate) const XAI: &str =
-        "xai-Q7mZp3LwT9vKc2RxY8nB4hJd6FsG1aE5uWqN0oHiM3tVbC7yXkP2rD9eL4gS8fA6jU1zO5wI0lT3mR7q";
+    /// A scanner with only the xAI rule: its overlap is small, so short texts span chunks.
+    fn xai_scanner() -> Scanner {
+        let xai = crate::patterns::SHIPPED.iter().find(|(name, _)| *name == "xai.toml").unwrap();
+        let rules = RuleSet::from_sources(vec![(xai.0.to_string(), xai.1.to_string())]).unwrap();
+        Scanner::new(Arc::new(rules)).unwrap()
+    }
+
+    pub(crate) const XAI: &str = "xai-Q7mZp3LwT9vKc2RxY8nB4hJd6FsG1aE5uWqN0oHiM3tVbC7yXkP2rD9eL4gS8fA6jU1zO5wI0lT3mR7q";
 
     fn scan(text: &[u8], chunk_size: usize) -> Vec<Finding> {
-        let options = ReadOptions {
-            chunk_size,
-            scan_binary: false,
-        };
-        match scan_reader(&scanner(), text, "f", options, &mut Vec::new()).unwrap() {
+        scan_with(&scanner(), text, chunk_size)
+    }
+
+    fn scan_with(scanner: &Scanner, text: &[u8], chunk_size: usize) -> Vec<Finding> {
+        let options = ReadOptions { chunk_size, scan_binary: false };
+        match scan_reader(scanner, text, "f", options, &mut Vec::new()).unwrap() {
             InputOutcome::Scanned { findings, .. } => findings,
             InputOutcome::Binary { .. } => panic!("text input called binary"),
         }
@@ -211,28 +187,14 @@ mod tests {
 
     #[test]
     fn secret_at_every_offset_across_a_chunk_boundary_is_found_once() {
-        let xai = crate::patterns::SHIPPED
-            .iter()
-            .find(|(name, _)| *name == "xai.toml")
-            .unwrap();
-        let rules = RuleSet::from_sources(vec![(xai.0.to_string(), xai.1.to_string())]).unwrap();
-        let s = Scanner::new(Arc::new(rules)).unwrap();
+        let s = xai_scanner();
         let chunk = 64;
         let step = chunk + s.overlap();
         for offset in 0..(2 * step + XAI.len()) {
             let mut text = vec![b'.'; offset];
             text.extend_from_slice(XAI.as_bytes());
             text.extend_from_slice(b"\n");
-            let options = ReadOptions {
-                chunk_size: chunk,
-                scan_binary: false,
-            };
-            let Ok(InputOutcome::Scanned {
-                findings: found, ..
-            }) = scan_reader(&s, text.as_slice(), "f", options, &mut Vec::new())
-            else {
-                panic!("offset {offset}: not scanned")
-            };
+            let found = scan_with(&s, &text, chunk);
             assert_eq!(found.len(), 1, "offset {offset}");
             assert_eq!(found[0].column, offset as u64 + 1, "offset {offset}");
             assert_eq!(found[0].end_column, (offset + XAI.len()) as u64 + 1);
@@ -261,8 +223,7 @@ mod tests {
 
     #[test]
     fn allow_markers_suppress_their_line_only() {
-        let text =
-            format!("a = '{XAI}' # revokd:allow\nb = '{XAI}'\nc = '{XAI}' // gitleaks:allow\n");
+        let text = format!("a = '{XAI}' # revokd:allow\nb = '{XAI}'\nc = '{XAI}' // gitleaks:allow\n");
         let found = scan(text.as_bytes(), DEFAULT_CHUNK_SIZE);
         assert_eq!(found.iter().map(|f| f.line).collect::<Vec<_>>(), [2]);
     }
@@ -272,20 +233,33 @@ mod tests {
         let mut text = vec![0u8, 1, 2];
         text.extend_from_slice(XAI.as_bytes());
         let s = scanner();
-        let outcome = scan_reader(
-            &s,
-            text.as_slice(),
-            "b",
-            ReadOptions::default(),
-            &mut Vec::new(),
-        )
-        .unwrap();
+        let outcome = scan_reader(&s, text.as_slice(), "b", ReadOptions::default(), &mut Vec::new()).unwrap();
         assert!(matches!(outcome, InputOutcome::Binary { bytes } if bytes == text.len() as u64));
-        let options = ReadOptions {
-            scan_binary: true,
-            ..ReadOptions::default()
-        };
+        let options = ReadOptions { scan_binary: true, ..ReadOptions::default() };
         let outcome = scan_reader(&s, text.as_slice(), "b", options, &mut Vec::new()).unwrap();
         assert!(matches!(outcome, InputOutcome::Scanned { findings, .. } if findings.len() == 1));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// A secret planted anywhere in random text, whatever surrounds it and wherever
+        /// the chunk cuts fall, is found exactly once at its line and column.
+        #[test]
+        fn planted_secret_is_found_once_at_its_position(
+            before in "[a-z0-9 \t\r\n=:π€\"'.,;-]{0,3000}",
+            after in "[a-z0-9 \t\r\n=:π€\"'.,;-]{0,300}",
+            left in "[ \t\n\"'=:(]",
+            right in "[ \t\r\n\"',;)]",
+            chunk in 1usize..400,
+        ) {
+            let text = format!("{before}{left}{XAI}{right}{after}");
+            let found = scan_with(&xai_scanner(), text.as_bytes(), chunk);
+            let head = format!("{before}{left}");
+            let line = head.matches('\n').count() as u64 + 1;
+            let column = head.rsplit('\n').next().unwrap_or("").chars().count() as u64 + 1;
+            proptest::prop_assert_eq!(found.len(), 1);
+            proptest::prop_assert_eq!((found[0].line, found[0].column), (line, column));
+            proptest::prop_assert_eq!(found[0].secret.expose(), XAI);
+        }
     }
 }

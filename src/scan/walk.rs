@@ -33,12 +33,7 @@ pub struct WalkOptions {
 
 impl Default for WalkOptions {
     fn default() -> Self {
-        WalkOptions {
-            threads: 0,
-            no_ignore: false,
-            max_file_size: DEFAULT_MAX_FILE_SIZE,
-            read: ReadOptions::default(),
-        }
+        WalkOptions { threads: 0, no_ignore: false, max_file_size: DEFAULT_MAX_FILE_SIZE, read: ReadOptions::default() }
     }
 }
 
@@ -131,8 +126,7 @@ pub fn scan_paths(
 /// Scans standard input as one file named `-`.
 pub fn scan_stdin(scanner: &Scanner, options: &WalkOptions) -> Result<ScanOutput, ScanError> {
     let stdin = std::io::stdin().lock();
-    let outcome = scan_reader(scanner, stdin, "-", options.read, &mut Vec::new())
-        .map_err(ScanError::Stdin)?;
+    let outcome = scan_reader(scanner, stdin, "-", options.read, &mut Vec::new()).map_err(ScanError::Stdin)?;
     let shared = Shared::default();
     shared.record(outcome);
     Ok(shared.into_output())
@@ -207,15 +201,9 @@ impl Shared {
     }
 
     fn into_output(self) -> ScanOutput {
-        let mut findings = self
-            .findings
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut findings = self.findings.into_inner().unwrap_or_else(|e| e.into_inner());
         findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-        let mut warnings = self
-            .warnings
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut warnings = self.warnings.into_inner().unwrap_or_else(|e| e.into_inner());
         warnings.sort();
         ScanOutput {
             findings,

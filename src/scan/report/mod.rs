@@ -114,10 +114,7 @@ pub fn write(
             Ok(())
         }
         Format::Sarif => {
-            serde_json::to_writer_pretty(
-                &mut *out,
-                &sarif::log(findings, rules, options.show_secrets),
-            )?;
+            serde_json::to_writer_pretty(&mut *out, &sarif::log(findings, rules, options.show_secrets))?;
             out.write_all(b"\n")
         }
     }
@@ -131,43 +128,19 @@ pub fn write_json(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let report = ReportJson {
-        findings: findings
-            .iter()
-            .map(|f| FindingJson::new(f, options.show_secrets))
-            .collect(),
-        stats: StatsJson {
-            stats,
-            elapsed_ms: options.elapsed_ms,
-        },
+        findings: findings.iter().map(|f| FindingJson::new(f, options.show_secrets)).collect(),
+        stats: StatsJson { stats, elapsed_ms: options.elapsed_ms },
     };
     serde_json::to_writer_pretty(&mut *out, &report)?;
     out.write_all(b"\n")
 }
 
-fn write_human(
-    findings: &[Finding],
-    options: ReportOptions,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    let (bold, yellow, reset) = if options.colour {
-        ("\x1b[1m", "\x1b[33m", "\x1b[0m")
-    } else {
-        ("", "", "")
-    };
+fn write_human(findings: &[Finding], options: ReportOptions, out: &mut dyn Write) -> io::Result<()> {
+    let (bold, yellow, reset) = if options.colour { ("\x1b[1m", "\x1b[33m", "\x1b[0m") } else { ("", "", "") };
     for f in findings {
-        write!(
-            out,
-            "{bold}{}:{}:{}{reset} {yellow}{}{reset} {}",
-            f.path, f.line, f.column, f.rule, f.redacted
-        )?;
+        write!(out, "{bold}{}:{}:{}{reset} {yellow}{}{reset} {}", f.path, f.line, f.column, f.rule, f.redacted)?;
         if let Some(p) = &f.provenance {
-            write!(
-                out,
-                " (commit {} by {} on {})",
-                &p.commit[..p.commit.len().min(12)],
-                p.author,
-                p.date
-            )?;
+            write!(out, " (commit {} by {} on {})", &p.commit[..p.commit.len().min(12)], p.author, p.date)?;
         }
         if options.show_secrets {
             write!(out, " {}", f.secret.expose())?;

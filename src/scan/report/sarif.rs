@@ -5,9 +5,8 @@
 use std::collections::BTreeMap;
 
 use serde_sarif::sarif::{
-    ArtifactLocation, Location, Message, MultiformatMessageString, PhysicalLocation, PropertyBag,
-    Region, ReportingDescriptor, Result as SarifResult, ResultLevel, Run, SCHEMA_URL, Sarif, Tool,
-    ToolComponent, Version,
+    ArtifactLocation, Location, Message, MultiformatMessageString, PhysicalLocation, PropertyBag, Region,
+    ReportingDescriptor, Result as SarifResult, ResultLevel, Run, SCHEMA_URL, Sarif, Tool, ToolComponent, Version,
 };
 
 use crate::patterns::RuleSet;
@@ -29,11 +28,7 @@ pub fn log(findings: &[Finding], rules: &RuleSet, show_secrets: bool) -> Sarif {
             ReportingDescriptor::builder()
                 .id(rule.id.clone())
                 .name(rule.name.clone())
-                .short_description(
-                    MultiformatMessageString::builder()
-                        .text(format!("{} found", rule.name))
-                        .build(),
-                )
+                .short_description(MultiformatMessageString::builder().text(format!("{} found", rule.name)).build())
                 .properties(
                     PropertyBag::builder()
                         .tags(vec!["security".to_string(), "secret".to_string()])
@@ -46,16 +41,8 @@ pub fn log(findings: &[Finding], rules: &RuleSet, show_secrets: bool) -> Sarif {
     let results: Vec<SarifResult> = findings
         .iter()
         .map(|f| {
-            let index = rules
-                .rules()
-                .iter()
-                .position(|r| r.id == f.rule)
-                .map(|i| i as i64);
-            let shown = if show_secrets {
-                f.secret.expose()
-            } else {
-                f.redacted.as_str()
-            };
+            let index = rules.rules().iter().position(|r| r.id == f.rule).map(|i| i as i64);
+            let shown = if show_secrets { f.secret.expose() } else { f.redacted.as_str() };
             let region = Region::builder()
                 .start_line(f.line as i64)
                 .start_column(f.column as i64)
@@ -73,16 +60,9 @@ pub fn log(findings: &[Finding], rules: &RuleSet, show_secrets: bool) -> Sarif {
             let mut result = SarifResult::builder()
                 .rule_id(f.rule.clone())
                 .level(ResultLevel::Error)
-                .message(
-                    Message::builder()
-                        .text(format!("{} {shown} (sha256 {})", f.rule, f.secret_sha256))
-                        .build(),
-                )
+                .message(Message::builder().text(format!("{} {shown} (sha256 {})", f.rule, f.secret_sha256)).build())
                 .locations(vec![location])
-                .partial_fingerprints(BTreeMap::from([(
-                    FINGERPRINT_KEY.to_string(),
-                    f.fingerprint.clone(),
-                )]))
+                .partial_fingerprints(BTreeMap::from([(FINGERPRINT_KEY.to_string(), f.fingerprint.clone())]))
                 .build();
             result.rule_index = index;
             result
@@ -94,16 +74,9 @@ pub fn log(findings: &[Finding], rules: &RuleSet, show_secrets: bool) -> Sarif {
         .information_uri("https://github.com/revokd/revokd")
         .rules(descriptors)
         .build();
-    let mut run = Run::builder()
-        .tool(Tool::builder().driver(driver).build())
-        .results(results)
-        .build();
+    let mut run = Run::builder().tool(Tool::builder().driver(driver).build()).results(results).build();
     run.column_kind = Some(serde_json::json!("unicodeCodePoints"));
-    Sarif::builder()
-        .schema(SCHEMA_URL)
-        .version(serde_json::json!(Version::V2_1_0.to_string()))
-        .runs(vec![run])
-        .build()
+    Sarif::builder().schema(SCHEMA_URL).version(serde_json::json!(Version::V2_1_0.to_string())).runs(vec![run]).build()
 }
 
 /// A relative URI for a path (`/` separators, percent-encoding of what a URI forbids).
@@ -111,9 +84,7 @@ fn uri(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     for byte in path.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
-                out.push(byte as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => out.push(byte as char),
             b'\\' => out.push('/'),
             other => out.push_str(&format!("%{other:02X}")),
         }

@@ -1,0 +1,4 @@
+//! Integration tests: one binary, grouped by topic.
+
+mod scan_cli;
+mod support;
