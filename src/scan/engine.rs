@@ -13,10 +13,10 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, Input, MatchKind};
 use regex_automata::Anchored;
 use regex_automata::util::primitives::NonMaxUsize;
 
+use super::prefilter::{Literal, Prefilter};
 use crate::patterns::{KEYWORD_DISTANCE, Rule, RuleSet};
 
 /// A confirmed secret: the rule that matched and the secret's byte span in the input.
@@ -44,57 +44,60 @@ impl std::fmt::Display for ExampleFailure {
     }
 }
 
-/// One literal and the rules that own it.
-#[derive(Debug)]
-struct Literal {
-    bytes: Vec<u8>,
-    /// Rules for which this literal is a prefix (the secret starts at the hit).
+/// The rules that own one prefilter literal.
+#[derive(Debug, Default)]
+struct Owners {
+    /// Rules for which the literal is a prefix (the secret starts at the hit).
     prefix_of: Vec<usize>,
-    /// Rules for which this literal is a nearby keyword.
+    /// Rules for which the literal is a nearby keyword.
     keyword_of: Vec<usize>,
-    /// Other literals of the same automaton that can start at the same position as this
-    /// one (one is a prefix of the other); leftmost-first reports only one of them.
-    also: Vec<usize>,
+    /// The literal's length in bytes.
+    len: usize,
 }
 
-/// One automaton over literals that share a case mode.
-#[derive(Debug)]
-struct Prefilter {
-    automaton: AhoCorasick,
-    literals: Vec<Literal>,
-    case_insensitive: bool,
-}
-
-/// A compiled scanner. Build once (it costs a few milliseconds per hundred rules), then
-/// share it across threads: [`Scanner::find`] takes `&self`.
+/// A compiled scanner. Build once (a few milliseconds per hundred rules), then share it
+/// across threads: [`Scanner::find`] takes `&self`.
 #[derive(Debug)]
 pub struct Scanner {
     rules: Arc<RuleSet>,
-    prefilters: Vec<Prefilter>,
+    prefilter: Prefilter,
+    owners: Vec<Owners>,
     overlap: usize,
 }
 
 impl Scanner {
     /// Compiles the prefilter for `rules`.
     pub fn new(rules: Arc<RuleSet>) -> Result<Scanner, aho_corasick::BuildError> {
-        let mut exact = Vec::new();
-        let mut folded = Vec::new();
+        let mut literals: Vec<Literal> = Vec::new();
+        let mut owners: Vec<Owners> = Vec::new();
         for (index, rule) in rules.rules().iter().enumerate() {
-            for prefix in &rule.prefixes {
-                add_literal(&mut exact, prefix.as_bytes().to_vec(), index, true);
-            }
-            for keyword in &rule.keywords {
-                add_literal(&mut folded, keyword.to_ascii_lowercase().into_bytes(), index, false);
+            let prefixes = rule.prefixes.iter().map(|p| (p.as_bytes().to_vec(), false));
+            let keywords = rule.keywords.iter().map(|k| (k.to_ascii_lowercase().into_bytes(), true));
+            for (bytes, case_insensitive) in prefixes.chain(keywords) {
+                let position =
+                    match literals.iter().position(|l| l.bytes == bytes && l.case_insensitive == case_insensitive) {
+                        Some(position) => position,
+                        None => {
+                            owners.push(Owners { len: bytes.len(), ..Owners::default() });
+                            literals.push(Literal { bytes, case_insensitive });
+                            literals.len() - 1
+                        }
+                    };
+                let list =
+                    if case_insensitive { &mut owners[position].keyword_of } else { &mut owners[position].prefix_of };
+                if !list.contains(&index) {
+                    list.push(index);
+                }
             }
         }
-        let mut prefilters = Vec::new();
-        for (literals, case_insensitive) in [(exact, false), (folded, true)] {
-            if !literals.is_empty() {
-                prefilters.push(Prefilter::new(literals, case_insensitive)?);
-            }
-        }
+        let prefilter = Prefilter::new(literals)?;
         let overlap = rules.rules().iter().map(needed_overlap).max().unwrap_or(0);
-        Ok(Scanner { rules, prefilters, overlap })
+        Ok(Scanner { rules, prefilter, owners, overlap })
+    }
+
+    /// How many anchors the prefilter automaton searches for (at most 64 keeps it SIMD).
+    pub fn anchor_count(&self) -> usize {
+        self.prefilter.anchor_count()
     }
 
     pub fn rules(&self) -> &Arc<RuleSet> {
@@ -113,22 +116,7 @@ impl Scanner {
     /// `hay`, plus one bounded regex search per literal hit.
     pub fn find(&self, hay: &[u8], report: Range<usize>, out: &mut Vec<RawMatch>) {
         let first = out.len();
-        for prefilter in &self.prefilters {
-            let mut at = 0;
-            while at < hay.len() {
-                let Some(hit) = prefilter.automaton.find(Input::new(hay).span(at..hay.len())) else {
-                    break;
-                };
-                let start = hit.start();
-                self.confirm_literal(prefilter, hit.pattern().as_usize(), hay, start, &report, out);
-                for &other in &prefilter.literals[hit.pattern().as_usize()].also {
-                    if prefilter.literal_at(other, hay, start) {
-                        self.confirm_literal(prefilter, other, hay, start, &report, out);
-                    }
-                }
-                at = start + 1;
-            }
-        }
+        self.prefilter.for_each(hay, |literal, at| self.confirm_literal(literal, hay, at, &report, out));
         let found = &mut out[first..];
         found.sort_unstable();
         let mut kept = first;
@@ -169,27 +157,19 @@ impl Scanner {
         failures
     }
 
-    fn confirm_literal(
-        &self,
-        prefilter: &Prefilter,
-        literal: usize,
-        hay: &[u8],
-        at: usize,
-        report: &Range<usize>,
-        out: &mut Vec<RawMatch>,
-    ) {
-        let literal = &prefilter.literals[literal];
+    fn confirm_literal(&self, literal: usize, hay: &[u8], at: usize, report: &Range<usize>, out: &mut Vec<RawMatch>) {
+        let owners = &self.owners[literal];
         if report.contains(&at) {
-            for &index in &literal.prefix_of {
+            for &index in &owners.prefix_of {
                 let rule = self.rules.get(index);
                 let end = hay.len().min(at + rule.window);
                 confirm(index, rule, hay, at..end, Anchored::Yes, report, out);
             }
         }
-        for &index in &literal.keyword_of {
+        for &index in &owners.keyword_of {
             let rule = self.rules.get(index);
             let reach = KEYWORD_DISTANCE + rule.window;
-            let window = at.saturating_sub(reach)..hay.len().min(at + literal.bytes.len() + reach);
+            let window = at.saturating_sub(reach)..hay.len().min(at + owners.len + reach);
             confirm(index, rule, hay, window, Anchored::No, report, out);
         }
     }
@@ -235,49 +215,6 @@ fn needed_overlap(rule: &Rule) -> usize {
     } else {
         let longest = rule.keywords.iter().map(String::len).max().unwrap_or(0);
         2 * (KEYWORD_DISTANCE + rule.window) + longest
-    }
-}
-
-fn add_literal(literals: &mut Vec<Literal>, bytes: Vec<u8>, rule: usize, is_prefix: bool) {
-    let position = match literals.iter().position(|l| l.bytes == bytes) {
-        Some(position) => position,
-        None => {
-            literals.push(Literal { bytes, prefix_of: Vec::new(), keyword_of: Vec::new(), also: Vec::new() });
-            literals.len() - 1
-        }
-    };
-    let owners = if is_prefix { &mut literals[position].prefix_of } else { &mut literals[position].keyword_of };
-    if !owners.contains(&rule) {
-        owners.push(rule);
-    }
-}
-
-impl Prefilter {
-    fn new(mut literals: Vec<Literal>, case_insensitive: bool) -> Result<Prefilter, aho_corasick::BuildError> {
-        for i in 0..literals.len() {
-            let also = (0..literals.len())
-                .filter(|&j| {
-                    let (a, b) = (&literals[i].bytes, &literals[j].bytes);
-                    j != i && (a.starts_with(b) || b.starts_with(a))
-                })
-                .collect();
-            literals[i].also = also;
-        }
-        let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostFirst)
-            .ascii_case_insensitive(case_insensitive)
-            .build(literals.iter().map(|l| &l.bytes))?;
-        Ok(Prefilter { automaton, literals, case_insensitive })
-    }
-
-    /// True when literal `index` occurs in `hay` at `at`.
-    fn literal_at(&self, index: usize, hay: &[u8], at: usize) -> bool {
-        let literal = &self.literals[index].bytes;
-        match hay.get(at..at + literal.len()) {
-            Some(found) if self.case_insensitive => found.eq_ignore_ascii_case(literal),
-            Some(found) => found == literal.as_slice(),
-            None => false,
-        }
     }
 }
 

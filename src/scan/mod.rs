@@ -7,6 +7,7 @@ pub mod allow;
 pub mod baseline;
 pub mod engine;
 pub mod finding;
+pub mod prefilter;
 pub mod reader;
 pub mod report;
 pub mod walk;
