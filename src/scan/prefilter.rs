@@ -308,7 +308,7 @@ mod tests {
         for shift in [0usize, 1, 3, 7] {
             let mut hay = vec![b'.'; FOLD_BLOCK - shift];
             hay.extend_from_slice(b"PassWord");
-            hay.extend_from_slice(&vec![b'.'; 100]);
+            hay.extend_from_slice(&[b'.'; 100]);
             assert_eq!(occurrences(&p, &hay), [(0, FOLD_BLOCK - shift)], "shift {shift}");
         }
     }
