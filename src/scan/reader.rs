@@ -52,7 +52,11 @@ pub fn scan_reader(
 ) -> io::Result<InputOutcome> {
     let overlap = scanner.overlap();
     let target = options.chunk_size.max(1) + 2 * overlap;
-    buf.clear();
+    if buf.len() < target {
+        // Zeroed once per buffer, not per input: `len` below tracks the valid bytes.
+        buf.resize(target, 0);
+    }
+    let mut len = 0;
     let mut total: u64 = 0;
     let mut lines_before: u64 = 0;
     // Characters between the last newline before the buffer and the buffer's start, for
@@ -63,52 +67,45 @@ pub fn scan_reader(
     let mut matches = Vec::new();
     let mut first = true;
     loop {
-        let eof = fill(&mut input, buf, target, &mut total)?;
-        if first && !options.scan_binary && memchr::memchr(0, &buf[..buf.len().min(BINARY_SNIFF_LEN)]).is_some() {
+        let kept = len;
+        let eof = fill(&mut input, &mut buf[..target], &mut len)?;
+        total += (len - kept) as u64;
+        let data = &buf[..len];
+        if first && !options.scan_binary && memchr::memchr(0, &data[..len.min(BINARY_SNIFF_LEN)]).is_some() {
             io::copy(&mut input, &mut io::sink()).map(|n| total += n)?;
             return Ok(InputOutcome::Binary { bytes: total });
         }
         first = false;
-        let until = if eof { buf.len() } else { buf.len() - overlap };
+        let until = if eof { len } else { len - overlap };
         matches.clear();
-        scanner.find(buf, report_from..until, &mut matches);
-        collect(scanner, buf, path, (lines_before, columns_before), &matches, &mut findings);
+        scanner.find(data, report_from..until, &mut matches);
+        collect(scanner, data, path, (lines_before, columns_before), &matches, &mut findings);
         if eof {
             return Ok(InputOutcome::Scanned { bytes: total, findings });
         }
         let keep_from = until - overlap;
-        let dropped = &buf[..keep_from];
+        let dropped = &data[..keep_from];
         lines_before += memchr_iter(b'\n', dropped).count() as u64;
         columns_before = match memrchr(b'\n', dropped) {
             Some(last) => char_count(&dropped[last + 1..]),
             None => columns_before + char_count(dropped),
         };
-        buf.drain(..keep_from);
+        buf.copy_within(keep_from..len, 0);
+        len -= keep_from;
         report_from = until - keep_from;
     }
 }
 
-/// Reads until `buf` holds `target` bytes or the input ends; returns true at the end.
-fn fill(input: &mut impl Read, buf: &mut Vec<u8>, target: usize, total: &mut u64) -> io::Result<bool> {
-    let start = buf.len();
-    buf.resize(target, 0);
-    let mut len = start;
-    while len < target {
-        match input.read(&mut buf[len..]) {
-            Ok(0) => {
-                buf.truncate(len);
-                *total += (len - start) as u64;
-                return Ok(true);
-            }
-            Ok(n) => len += n,
+/// Reads into `buf[*len..]` until it is full or the input ends; returns true at the end.
+fn fill(input: &mut impl Read, buf: &mut [u8], len: &mut usize) -> io::Result<bool> {
+    while *len < buf.len() {
+        match input.read(&mut buf[*len..]) {
+            Ok(0) => return Ok(true),
+            Ok(n) => *len += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                buf.truncate(len);
-                return Err(e);
-            }
+            Err(e) => return Err(e),
         }
     }
-    *total += (len - start) as u64;
     Ok(false)
 }
 
