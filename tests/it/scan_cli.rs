@@ -250,3 +250,30 @@ name = "Zorg password"
 keywords = ["zorg_pass"]
 regex = "zorg_pass\\s*=\\s*'(?P<secret>[^']{8,})'"
 "#;
+
+/// SARIF accepted by GitHub code scanning: Microsoft's SARIF Multitool with GitHub's
+/// rules reports nothing. `.ci/run` installs the tool and sets `SARIF_MULTITOOL`; on a
+/// developer machine without it the check is skipped with a message, in CI it is required.
+#[test]
+fn sarif_passes_the_multitool_github_rules() {
+    let Some(tool) = std::env::var_os("SARIF_MULTITOOL") else {
+        assert!(std::env::var_os("CI").is_none(), "CI must set SARIF_MULTITOOL");
+        eprintln!("SARIF_MULTITOOL not set: skipping the SARIF Multitool check");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sarif = dir.path().join("report.sarif");
+    let out = revokd(&tree(), &["scan", "--format", "sarif", "--output", sarif.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let log = dir.path().join("validation.sarif");
+    let result = std::process::Command::new(tool)
+        .args(["validate", "--rule-kind", "Gh;Sarif", "--log", "ForceOverwrite", "-o"])
+        .arg(&log)
+        .arg(&sarif)
+        .output()
+        .expect("the SARIF Multitool runs");
+    let text = String::from_utf8_lossy(&result.stdout);
+    assert!(result.status.success(), "{text}");
+    assert!(!text.contains(": error "), "{text}");
+    assert!(!text.contains(": warning "), "{text}");
+}

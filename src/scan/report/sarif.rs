@@ -29,6 +29,12 @@ pub fn log(findings: &[Finding], rules: &RuleSet, show_secrets: bool) -> Sarif {
                 .id(rule.id.clone())
                 .name(rule.name.clone())
                 .short_description(MultiformatMessageString::builder().text(format!("{} found", rule.name)).build())
+                .full_description(
+                    MultiformatMessageString::builder()
+                        .text(format!("A {} ({}) appears in the scanned content.", rule.name, rule.id))
+                        .build(),
+                )
+                .help(help(&rule.name))
                 .properties(
                     PropertyBag::builder()
                         .tags(vec!["security".to_string(), "secret".to_string()])
@@ -77,6 +83,16 @@ pub fn log(findings: &[Finding], rules: &RuleSet, show_secrets: bool) -> Sarif {
     let mut run = Run::builder().tool(Tool::builder().driver(driver).build()).results(results).build();
     run.column_kind = Some(serde_json::json!("unicodeCodePoints"));
     Sarif::builder().schema(SCHEMA_URL).version(serde_json::json!(Version::V2_1_0.to_string())).runs(vec![run]).build()
+}
+
+/// What to do about a finding, for code-scanning UIs.
+fn help(name: &str) -> MultiformatMessageString {
+    let text = format!(
+        "A {name} in source control must be treated as compromised. Revoke or rotate it at its issuer, \
+         replace it in every deployment, then remove it from the code. If it is a test value, mark the \
+         line with `revokd:allow` or add the finding to a baseline (`revokd scan --write-baseline`)."
+    );
+    MultiformatMessageString::builder().markdown(text.clone()).text(text).build()
 }
 
 /// A relative URI for a path (`/` separators, percent-encoding of what a URI forbids).
