@@ -79,6 +79,16 @@ pub enum PatternsCommand {
         #[arg(long, value_enum, default_value_t = ListFormat::Human)]
         format: ListFormat,
     },
+    /// Convert a gitleaks configuration (TOML) into a revokd pattern file.
+    ///
+    /// Rules that cannot be converted are listed on stderr with the reason (exit 1).
+    ImportGitleaks {
+        /// The gitleaks configuration file.
+        file: PathBuf,
+        /// Write the pattern file here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Check every rule's examples and negative examples; exit 1 on any failure.
     Test {
         /// Test only the rule files in DIR (default: the shipped rules).

@@ -42,6 +42,9 @@ fn try_main(cli: Cli) -> Result<u8> {
         Command::Scan(args) => scan(args),
         Command::Patterns(PatternsCommand::List { pattern_dirs, format }) => patterns_list(&pattern_dirs, format),
         Command::Patterns(PatternsCommand::Test { dir }) => patterns_test(dir.as_deref()),
+        Command::Patterns(PatternsCommand::ImportGitleaks { file, output }) => {
+            import_gitleaks(&file, output.as_deref())
+        }
     }
 }
 
@@ -150,6 +153,21 @@ fn patterns_test(dir: Option<&Path>) -> Result<u8> {
     }
     println!("{count} rules tested, {} failure(s)", failures.len());
     Ok(if failures.is_empty() { 0 } else { EXIT_FINDINGS })
+}
+
+fn import_gitleaks(file: &Path, output: Option<&Path>) -> Result<u8> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let import = revokd::patterns::gitleaks::import(&text).with_context(|| file.display().to_string())?;
+    let toml = import.to_toml().context("rendering the converted rules")?;
+    write_to(output, |out| out.write_all(toml.as_bytes()))?;
+    for note in &import.notes {
+        eprintln!("revokd: note: {note}");
+    }
+    for (rule, reason) in &import.skipped {
+        eprintln!("revokd: not converted: {rule}: {reason}");
+    }
+    eprintln!("{} rule(s) converted, {} not converted", import.rules.len(), import.skipped.len());
+    Ok(if import.skipped.is_empty() { 0 } else { EXIT_FINDINGS })
 }
 
 /// Runs `write` on the file at `path` (created or truncated) or on standard output.

@@ -9,6 +9,7 @@
 
 pub mod checksum;
 pub mod entropy;
+pub mod gitleaks;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use regex_automata::meta;
 use regex_syntax::hir::Hir;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use checksum::Checksum;
@@ -64,32 +65,32 @@ impl fmt::Display for Confidence {
 }
 
 /// A rule as written in a pattern file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleDef {
     pub id: String,
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prefixes: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keywords: Vec<String>,
     pub regex: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_entropy: Option<f64>,
     /// Upper bound on the match length when the regex itself has none.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_len: Option<usize>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confidence: Option<Confidence>,
     /// A secret containing one of these (ASCII case-insensitively) is a documentation
     /// value or placeholder, not a finding (e.g. AWS's `…EXAMPLE` key ids).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stopwords: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub examples: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub negative_examples: Vec<String>,
     #[serde(default)]
     pub revocable: bool,
@@ -300,7 +301,7 @@ fn compile(def: RuleDef, file: &str) -> Result<Rule, PatternError> {
 
 /// Parses a rule regex over bytes: ASCII classes (`\w`, `\d` are ASCII), `.` any byte
 /// but `\n`. Tokens are ASCII, and Unicode tables would only cost time.
-fn parse_regex(pattern: &str) -> Result<Hir, Box<regex_syntax::Error>> {
+pub(crate) fn parse_regex(pattern: &str) -> Result<Hir, Box<regex_syntax::Error>> {
     regex_syntax::ParserBuilder::new().unicode(false).utf8(false).build().parse(pattern).map_err(Box::new)
 }
 

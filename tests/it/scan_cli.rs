@@ -277,3 +277,49 @@ fn sarif_passes_the_multitool_github_rules() {
     assert!(!text.contains(": error "), "{text}");
     assert!(!text.contains(": warning "), "{text}");
 }
+
+#[test]
+fn gitleaks_import_converts_what_it_can_and_the_result_scans() {
+    let dir = tempfile::tempdir().unwrap();
+    let converted = dir.path().join("imported.toml");
+    let config = fixture("gitleaks/config.toml");
+    let out = revokd(
+        dir.path(),
+        &["patterns", "import-gitleaks", config.to_str().unwrap(), "--output", converted.to_str().unwrap()],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1), "three rules cannot convert: {}", stderr(&out));
+    let err = stderr(&out);
+    for (rule, reason) in
+        [("key-files", "path-only rule"), ("unanchored", "fixed literal"), ("bad-regex", "regex does not parse")]
+    {
+        assert!(err.contains(&format!("not converted: {rule}: ")) && err.contains(reason), "{rule}: {err}");
+    }
+    assert!(err.contains("3 rule(s) converted"), "{err}");
+    let text = std::fs::read_to_string(&converted).unwrap();
+    assert!(text.contains(r#"prefixes = ["zt-live-", "zt-test-"]"#), "{text}");
+    assert!(text.contains("(?P<secret>acme_"), "{text}");
+
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(
+        work.path().join("cfg.ini"),
+        "acme = acme_3f9a1c77b2e04d5c8a6b19e0f2d4c7a1\npassword = \"changeme-123\"\npassword = 'Tr0ub4dor&3x'\n",
+    )
+    .unwrap();
+    let out = revokd(work.path(), &["scan", "--patterns", dir.path().to_str().unwrap(), "--format", "jsonl"], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let rules: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["rule"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(rules, ["acme_api_key", "generic_password"], "the stopword suppresses changeme");
+}
+
+#[test]
+fn gitleaks_import_of_garbage_is_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("g.toml"), "[[rules]\nid=").unwrap();
+    let out = revokd(dir.path(), &["patterns", "import-gitleaks", "g.toml"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not a gitleaks configuration"), "{}", stderr(&out));
+}
