@@ -95,7 +95,7 @@ impl Scanner {
         Ok(Scanner { rules, prefilter, owners, overlap })
     }
 
-    /// How many anchors the prefilter automaton searches for (at most 64 keeps it SIMD).
+    /// How many anchors the prefilter automaton searches for .
     pub fn anchor_count(&self) -> usize {
         self.prefilter.anchor_count()
     }
