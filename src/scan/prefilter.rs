@@ -6,9 +6,9 @@
 //! of each literal, shared by several literals when that costs no extra hits. Anchors
 //! are split into automata of [`AUTOMATON_SIZE`]; each automaton searches every
 //! 64 KiB block while it is still in cache. Each anchor hit is verified against the
-//! literals it stands for (a memcmp). When any literal is case-insensitive (rule
-//! keywords), each block is lowercased into a small buffer first and the anchors are
-//! lowercase; case-sensitive literals are still verified on the original bytes.
+//! literals it stands for (a memcmp). Case-sensitive literals (rule prefixes) are
+//! searched in the original bytes; case-insensitive ones (rule keywords) by their own
+//! automata over a lowercased copy of the block, with lowercase anchors.
 //!
 //! Cost: per 64 KiB block, one lowercasing pass (only with keywords) and one Teddy pass
 //! per automaton, then per anchor hit a few byte comparisons.
@@ -79,6 +79,8 @@ impl Searcher {
 /// One Teddy-sized automaton over some of the anchors.
 #[derive(Debug)]
 struct Automaton {
+    /// Searches lowercased text (its anchors are lowercase).
+    folded: bool,
     searcher: Searcher,
     /// Pattern id → anchor index.
     anchors: Vec<usize>,
@@ -87,12 +89,27 @@ struct Automaton {
     also: Vec<Vec<usize>>,
 }
 
+impl Automaton {
+    fn new(anchors: &[Anchor], ids: &[usize], folded: bool) -> Result<Automaton, aho_corasick::BuildError> {
+        let bytes: Vec<&[u8]> = ids.iter().map(|&i| anchors[i].bytes.as_slice()).collect();
+        let also = (0..bytes.len())
+            .map(|i| {
+                (0..bytes.len())
+                    .filter(|&j| j != i && (bytes[i].starts_with(bytes[j]) || bytes[j].starts_with(bytes[i])))
+                    .collect()
+            })
+            .collect();
+        Ok(Automaton { folded, searcher: Searcher::new(&bytes)?, anchors: ids.to_vec(), also })
+    }
+}
+
 /// Finds literal occurrences. Build once, share across threads.
 #[derive(Debug)]
 pub struct Prefilter {
     automata: Vec<Automaton>,
     anchors: Vec<Anchor>,
     literals: Vec<Literal>,
+    /// Some automaton searches lowercased blocks.
     fold: bool,
     longest_anchor: usize,
 }
@@ -103,28 +120,29 @@ thread_local! {
 
 impl Prefilter {
     /// Builds the anchor automata for `literals` (each at least [`MIN_ANCHOR`] bytes).
+    /// Case-sensitive literals get automata over the original bytes; case-insensitive
+    /// ones, over lowercased blocks.
     pub fn new(literals: Vec<Literal>) -> Result<Prefilter, aho_corasick::BuildError> {
-        let fold = literals.iter().any(|l| l.case_insensitive);
-        let searched: Vec<Vec<u8>> =
-            literals.iter().map(|l| if fold { l.bytes.to_ascii_lowercase() } else { l.bytes.clone() }).collect();
-        let anchors = choose_anchors(&searched, fold);
-        let ids: Vec<usize> = (0..anchors.len()).collect();
-        let automata = ids
-            .chunks(AUTOMATON_SIZE)
-            .map(|chunk| {
-                let bytes: Vec<&[u8]> = chunk.iter().map(|&i| anchors[i].bytes.as_slice()).collect();
-                let also = (0..bytes.len())
-                    .map(|i| {
-                        (0..bytes.len())
-                            .filter(|&j| j != i && (bytes[i].starts_with(bytes[j]) || bytes[j].starts_with(bytes[i])))
-                            .collect()
-                    })
-                    .collect();
-                let searcher = Searcher::new(&bytes)?;
-                Ok(Automaton { searcher, anchors: chunk.to_vec(), also })
-            })
-            .collect::<Result<Vec<_>, aho_corasick::BuildError>>()?;
+        let mut anchors = Vec::new();
+        let mut automata = Vec::new();
+        for folded in [false, true] {
+            let members: Vec<usize> = (0..literals.len()).filter(|&i| literals[i].case_insensitive == folded).collect();
+            let searched: Vec<Vec<u8>> = members
+                .iter()
+                .map(|&i| if folded { literals[i].bytes.to_ascii_lowercase() } else { literals[i].bytes.clone() })
+                .collect();
+            let first = anchors.len();
+            for mut anchor in choose_anchors(&searched, folded) {
+                anchor.entries.iter_mut().for_each(|(index, _)| *index = members[*index]);
+                anchors.push(anchor);
+            }
+            let ids: Vec<usize> = (first..anchors.len()).collect();
+            for chunk in ids.chunks(AUTOMATON_SIZE) {
+                automata.push(Automaton::new(&anchors, chunk, folded)?);
+            }
+        }
         let longest_anchor = anchors.iter().map(|a| a.bytes.len()).max().unwrap_or(1);
+        let fold = automata.iter().any(|a| a.folded);
         Ok(Prefilter { automata, anchors, literals, fold, longest_anchor })
     }
 
@@ -147,14 +165,12 @@ impl Prefilter {
                 // Anchors starting in this block may end in the next one.
                 let end = hay.len().min(block + BLOCK + self.longest_anchor - 1);
                 let report = (hay.len() - block).min(BLOCK);
-                let text = if self.fold {
+                if self.fold {
                     folded.clear();
                     folded.extend(hay[block..end].iter().map(u8::to_ascii_lowercase));
-                    folded.as_slice()
-                } else {
-                    &hay[block..end]
-                };
+                }
                 for automaton in &self.automata {
+                    let text = if automaton.folded { folded.as_slice() } else { &hay[block..end] };
                     self.search_block(automaton, hay, text, block, report, &mut found);
                 }
                 block += BLOCK;
