@@ -19,6 +19,7 @@ fn main() {
         String::from("/// Shipped rule files: (file name, contents).\npub static SHIPPED: &[(&str, &str)] = &[\n");
     for name in &files {
         let path = dir.join(name);
+        println!("cargo::rerun-if-changed={}", path.display());
         writeln!(out, "    ({name:?}, include_str!({:?})),", path.display().to_string()).unwrap();
     }
     out.push_str("];\n");
