@@ -145,10 +145,7 @@ impl Rule {
 
     /// Checksum, entropy and stopword checks on a confirmed secret.
     pub fn accepts(&self, secret: &[u8]) -> bool {
-        if self
-            .min_entropy
-            .is_some_and(|floor| entropy::shannon(secret) < floor)
-        {
+        if self.min_entropy.is_some_and(|floor| entropy::shannon(secret) < floor) {
             return false;
         }
         if self
