@@ -3,7 +3,7 @@
 use std::process::Stdio;
 
 use crate::both_backends_sync;
-use crate::support::{Backend, Revokd, drop_audit_triggers, raw_sql, runtime};
+use crate::testdb::{Backend, Revokd, drop_audit_triggers, raw_sql, runtime};
 
 both_backends_sync!(
     audit_search_and_verify,

@@ -1,6 +1,6 @@
 //! `revokd check-config` and configuration errors.
 
-use crate::support::{Backend, Revokd};
+use crate::testdb::{Backend, Revokd};
 
 #[test]
 fn check_config_prints_the_effective_config_redacted() {

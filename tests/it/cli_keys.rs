@@ -3,7 +3,7 @@
 use std::os::unix::fs::PermissionsExt;
 
 use crate::both_backends_sync;
-use crate::support::{Backend, Revokd, runtime, xai_token};
+use crate::testdb::{Backend, Revokd, runtime, xai_token};
 
 both_backends_sync!(
     issue_list_and_status_changes,

@@ -1,7 +1,7 @@
 //! `revokd teams …` through the real binary, on both backends.
 
 use crate::both_backends_sync;
-use crate::support::{Backend, Revokd};
+use crate::testdb::{Backend, Revokd};
 
 both_backends_sync!(teams_commands, teams_errors);
 

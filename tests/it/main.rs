@@ -4,7 +4,7 @@
 //! (`REVOKD_TEST_PG`, default `postgres://postgres@127.0.0.1:5432`), each test in a
 //! fresh database that it drops afterwards.
 
-mod support;
+mod testdb;
 
 mod cli_audit;
 mod cli_config;

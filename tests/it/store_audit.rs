@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::both_backends;
 use crate::store_keys::team_with_key;
-use crate::support::{Backend, TestDb, drop_audit_triggers, raw_sql, try_raw_sql, xai_token};
+use crate::testdb::{Backend, TestDb, drop_audit_triggers, raw_sql, try_raw_sql, xai_token};
 
 both_backends!(
     tampering_with_any_column_breaks_the_chain,

@@ -3,7 +3,7 @@
 use revokd::store::{KeyFilter, KeyOrigin, KeyStatus, NewKey, Role, Store, StoreError};
 
 use crate::both_backends;
-use crate::support::{Backend, TestDb, pepper, xai_token};
+use crate::testdb::{Backend, TestDb, pepper, xai_token};
 
 both_backends!(
     teams_and_members,

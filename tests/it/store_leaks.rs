@@ -9,7 +9,7 @@ use revokd::store::{
 
 use crate::both_backends;
 use crate::store_keys::{new_key, team_with_key};
-use crate::support::{Backend, TestDb, pepper, raw_sql, xai_token};
+use crate::testdb::{Backend, TestDb, pepper, raw_sql, xai_token};
 
 both_backends!(
     leak_of_an_active_key_disables_it_once,

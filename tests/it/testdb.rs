@@ -1,4 +1,5 @@
-//! Test databases on both backends, and a runner for the real `revokd` binary.
+//! Test databases on both backends (a fresh one per test), and a runner for the real
+//! `revokd` binary configured to use one.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -164,7 +165,7 @@ macro_rules! both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::support::Backend::Sqlite).await
+                    super::$name($crate::testdb::Backend::Sqlite).await
                 }
             )*
         }
@@ -172,7 +173,7 @@ macro_rules! both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::support::Backend::Postgres).await
+                    super::$name($crate::testdb::Backend::Postgres).await
                 }
             )*
         }
@@ -187,7 +188,7 @@ macro_rules! both_backends_sync {
             $(
                 #[test]
                 fn $name() {
-                    super::$name($crate::support::Backend::Sqlite)
+                    super::$name($crate::testdb::Backend::Sqlite)
                 }
             )*
         }
@@ -195,7 +196,7 @@ macro_rules! both_backends_sync {
             $(
                 #[test]
                 fn $name() {
-                    super::$name($crate::support::Backend::Postgres)
+                    super::$name($crate::testdb::Backend::Postgres)
                 }
             )*
         }
