@@ -2,6 +2,7 @@
 //! Exit status: 0 clean, 1 findings (or failed checks), 2 error.
 
 mod cli;
+mod cmd;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -45,6 +46,11 @@ fn try_main(cli: Cli) -> Result<u8> {
         Command::Patterns(PatternsCommand::ImportGitleaks { file, output }) => {
             import_gitleaks(&file, output.as_deref())
         }
+        Command::CheckConfig => cmd::check_config(cli.config.as_deref()),
+        Command::Db(command) => cmd::db(cli.config.as_deref(), command),
+        Command::Teams(command) => cmd::teams(cli.config.as_deref(), command),
+        Command::Keys(command) => cmd::keys(cli.config.as_deref(), command),
+        Command::Audit(args) => cmd::audit(cli.config.as_deref(), args),
     }
 }
 
