@@ -24,6 +24,9 @@ pub use checksum::Checksum;
 
 include!(concat!(env!("OUT_DIR"), "/shipped_patterns.rs"));
 
+/// How the source of an embedded rule file is named.
+const SHIPPED_PREFIX: &str = "<shipped>/";
+
 /// Shortest literal the prefilter accepts: shorter ones occur everywhere and would make
 /// the confirmation step dominate the scan (see research/corpus-literals.md).
 pub const MIN_LITERAL_LEN: usize = 3;
@@ -128,6 +131,11 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// True for a rule compiled into the binary (its examples are checked by `cargo test`).
+    pub fn is_shipped(&self) -> bool {
+        self.source.starts_with(SHIPPED_PREFIX)
+    }
+
     /// True when the prefilter's hits for this rule are where the secret starts.
     pub fn is_prefix_rule(&self) -> bool {
         !self.prefixes.is_empty()
@@ -156,7 +164,7 @@ impl RuleSet {
     /// The shipped rules plus every `*.toml` file under each of `extra_dirs`.
     pub fn load(extra_dirs: &[PathBuf]) -> Result<RuleSet, PatternError> {
         let mut files: Vec<(String, String)> =
-            SHIPPED.iter().map(|(name, text)| (format!("<shipped>/{name}"), text.to_string())).collect();
+            SHIPPED.iter().map(|(name, text)| (format!("{SHIPPED_PREFIX}{name}"), text.to_string())).collect();
         for dir in extra_dirs {
             files.extend(read_dir_files(dir)?);
         }

@@ -250,11 +250,12 @@ fn choose_anchors(literals: &[Vec<u8>], fold: bool) -> Vec<Anchor> {
     let mut live = groups.len();
     if live > 1 {
         // Every substring of 3 or 4 bytes, with the literals containing it.
+        let mut seen = std::collections::HashSet::new();
         let mut candidates: Vec<(Vec<u8>, Vec<usize>)> = Vec::new();
         for lit in literals {
             for len in MIN_ANCHOR..=4.min(lit.len()) {
                 for piece in lit.windows(len) {
-                    if candidates.iter().all(|(c, _)| c != piece) {
+                    if seen.insert(piece) {
                         let covers = (0..literals.len()).filter(|&i| contains(&literals[i], piece)).collect();
                         candidates.push((piece.to_vec(), covers));
                     }
