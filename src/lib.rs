@@ -3,6 +3,10 @@
 //! The library holds everything; the `revokd` binary only wires command-line flags to it.
 //! See ARCHITECTURE.md for the data flow and where each part lives.
 
+pub mod daemon;
+pub mod github;
+pub mod http;
 pub mod patterns;
+pub mod revoke;
 pub mod scan;
 pub mod secret;

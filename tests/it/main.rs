@@ -1,4 +1,5 @@
 //! Integration tests: one binary, grouped by topic.
 
 mod scan_cli;
+mod serve;
 mod support;
