@@ -19,10 +19,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use p256::ecdsa::VerifyingKey;
-use p256::pkcs8::DecodePublicKey;
 use serde::Deserialize;
 
+use super::signature::PartnerKey;
 use crate::secret::Secret;
 
 /// GitHub's endpoint for partner-alert signing keys.
@@ -83,7 +82,7 @@ struct ListedKey {
 
 #[derive(Default)]
 struct Cached {
-    keys: HashMap<String, VerifyingKey>,
+    keys: HashMap<String, Arc<PartnerKey>>,
     etag: Option<String>,
 }
 
@@ -123,15 +122,15 @@ impl PublicKeys {
     /// The key named `id` (hex, any case). On a miss, refetches the list unless an
     /// unknown id already caused a refetch within `unknown_id_refetch_every`. `None`
     /// means: refuse the request.
-    pub async fn get(&self, id: &str) -> Option<VerifyingKey> {
+    pub async fn get(&self, id: &str) -> Option<Arc<PartnerKey>> {
         let id = id.trim().to_ascii_lowercase();
         if let Some(key) = self.snapshot().keys.get(&id) {
-            return Some(*key);
+            return Some(key.clone());
         }
         let mut last = self.inner.refetch.lock().await;
         // Another request may have refreshed while we waited for the lock.
         if let Some(key) = self.snapshot().keys.get(&id) {
-            return Some(*key);
+            return Some(key.clone());
         }
         if last.is_some_and(|at| at.elapsed() < self.inner.options.unknown_id_refetch_every) {
             return None;
@@ -140,7 +139,7 @@ impl PublicKeys {
         if let Err(err) = self.fetch().await {
             tracing::warn!(error = %err, "refetch after an unknown key id failed; keeping cached keys");
         }
-        self.snapshot().keys.get(&id).copied()
+        self.snapshot().keys.get(&id).cloned()
     }
 
     /// Fetches the list now and replaces the cache; returns the number of usable keys.
@@ -204,12 +203,12 @@ impl PublicKeys {
 
 /// Parses every listed PEM once; a key that does not parse is skipped with a warning
 /// (the others stay usable).
-fn parse_keys(list: KeyList) -> HashMap<String, VerifyingKey> {
+fn parse_keys(list: KeyList) -> HashMap<String, Arc<PartnerKey>> {
     let mut keys = HashMap::new();
     for listed in list.public_keys {
-        match VerifyingKey::from_public_key_pem(&listed.key) {
+        match PartnerKey::from_pem(&listed.key) {
             Ok(key) => {
-                keys.insert(listed.key_identifier.trim().to_ascii_lowercase(), key);
+                keys.insert(listed.key_identifier.trim().to_ascii_lowercase(), Arc::new(key));
             }
             Err(err) => tracing::warn!(key_id = %listed.key_identifier, error = %err, "unusable GitHub public key"),
         }
