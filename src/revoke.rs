@@ -87,19 +87,26 @@ pub enum StoreOutcome {
     UnknownKey,
 }
 
-/// The store is unreachable or the transaction failed and was rolled back: nothing was
-/// written, and the caller should make its client retry (HTTP 503).
+/// Why the store could not record a batch. Nothing of the batch was written.
 #[derive(Debug, thiserror::Error)]
-#[error("key store unavailable: {0}")]
-pub struct StoreUnavailable(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+pub enum StoreFailure {
+    /// The database is unreachable or busy: retry later (HTTP 503).
+    #[error("key store unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database refused the transaction for another reason (a bug or corruption).
+    #[error("key store error: {0}")]
+    Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
 
-pub type StoreFuture<'a> = Pin<Box<dyn Future<Output = Result<StoreOutcome, StoreUnavailable>> + Send + 'a>>;
+pub type StoreFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<StoreOutcome>, StoreFailure>> + Send + 'a>>;
 
-/// The port to the key store's single revocation transaction. Implementations must be
-/// idempotent per `key_hash`: concurrent and repeated calls disable the key once and
-/// enqueue one email; later calls return `AlreadyDisabled` and count a sighting.
+/// The port to the key store's revocation transaction. `report_leaks` records every
+/// leak of `leaks` in ONE transaction, in order, and returns one outcome per leak; on
+/// error nothing was written. Implementations must be idempotent per `key_hash`:
+/// concurrent and repeated calls disable a key once and enqueue one email; later calls
+/// return `AlreadyDisabled` and count a sighting.
 pub trait LeakStore: Send + Sync {
-    fn report_leak<'a>(&'a self, leak: &'a LeakRecord) -> StoreFuture<'a>;
+    fn report_leaks<'a>(&'a self, leaks: &'a [LeakRecord]) -> StoreFuture<'a>;
 }
 
 /// The result of reporting one token.
@@ -162,17 +169,18 @@ impl std::fmt::Debug for Pepper {
     }
 }
 
-/// The use case and what it needs: the compiled rules, the pepper and the store.
+/// The use case and what it needs: the compiled rules, the pepper and the store writer.
 #[derive(Clone)]
 pub struct Revoker {
     scanner: Arc<Scanner>,
     pepper: Pepper,
-    store: Arc<dyn LeakStore>,
+    writer: GroupCommit,
 }
 
 impl Revoker {
+    /// Starts the store writer task (call inside a Tokio runtime).
     pub fn new(scanner: Arc<Scanner>, pepper: Pepper, store: Arc<dyn LeakStore>) -> Revoker {
-        Revoker { scanner, pepper, store }
+        Revoker { scanner, pepper, writer: GroupCommit::start(store) }
     }
 
     pub fn scanner(&self) -> &Arc<Scanner> {
@@ -192,15 +200,51 @@ impl Revoker {
             .map(|(_, rule)| rule)
     }
 
-    /// Reports one leaked token: classify, hash, one store transaction. Safe to call
-    /// concurrently and repeatedly for the same token. Records the disable latency
-    /// (from `report.received_at`) when this call disabled the key.
-    pub async fn report_leaked_token(&self, report: &LeakReport) -> Result<Outcome, StoreUnavailable> {
-        let Some(rule) = self.classify(report.token.expose()) else {
-            metrics::counter!(REPORTS_METRIC, "outcome" => Outcome::NotOurFormat.as_str()).increment(1);
-            return Ok(Outcome::NotOurFormat);
-        };
-        let record = LeakRecord {
+    /// Reports one leaked token (see [`Revoker::report_leaked_tokens`]).
+    pub async fn report_leaked_token(&self, report: &LeakReport) -> Result<Outcome, StoreFailure> {
+        let outcomes = self.report_leaked_tokens(std::slice::from_ref(report)).await?;
+        Ok(outcomes.into_iter().next().unwrap_or(Outcome::NotOurFormat))
+    }
+
+    /// Reports leaked tokens: classify each, hash it, and record all of ours in one
+    /// store transaction (shared with concurrent callers, see [`GroupCommit`]). Returns
+    /// one outcome per report, in order. On error nothing of this call was written.
+    /// Safe to call concurrently and repeatedly for the same tokens. Records the disable
+    /// latency (from `received_at`) for every key this call disabled.
+    pub async fn report_leaked_tokens(&self, reports: &[LeakReport]) -> Result<Vec<Outcome>, StoreFailure> {
+        let mut outcomes = vec![Outcome::NotOurFormat; reports.len()];
+        let mut records = Vec::with_capacity(reports.len());
+        let mut positions = Vec::with_capacity(reports.len());
+        for (position, report) in reports.iter().enumerate() {
+            if let Some(rule) = self.classify(report.token.expose()) {
+                records.push(self.record(report, rule));
+                positions.push(position);
+            }
+        }
+        if !records.is_empty() {
+            let stored = self.writer.submit(records.clone()).await?;
+            for ((position, record), outcome) in positions.into_iter().zip(&records).zip(stored) {
+                let report = &reports[position];
+                outcomes[position] = match outcome {
+                    StoreOutcome::DisabledNow { key_id } => {
+                        metrics::histogram!(DISABLE_LATENCY_METRIC).record(report.received_at.elapsed().as_secs_f64());
+                        tracing::info!(key_id, token_hash = %record.token_hash, reporter = report.reporter.as_str(), "key disabled");
+                        Outcome::DisabledNow { key_id }
+                    }
+                    StoreOutcome::AlreadyDisabled { key_id } => Outcome::AlreadyDisabled { key_id },
+                    StoreOutcome::Deleted { key_id } => Outcome::Deleted { key_id },
+                    StoreOutcome::UnknownKey => Outcome::UnknownToken,
+                };
+            }
+        }
+        for outcome in &outcomes {
+            metrics::counter!(REPORTS_METRIC, "outcome" => outcome.as_str()).increment(1);
+        }
+        Ok(outcomes)
+    }
+
+    fn record(&self, report: &LeakReport, rule: &Rule) -> LeakRecord {
+        LeakRecord {
             key_hash: self.pepper.key_hash(&report.token),
             token_hash: sha256_hex(report.token.expose().as_bytes()),
             token_type: rule.id.clone(),
@@ -208,18 +252,80 @@ impl Revoker {
             source: report.source.to_ascii_lowercase(),
             url: report.url.clone(),
             reporter: report.reporter,
-        };
-        let outcome = match self.store.report_leak(&record).await? {
-            StoreOutcome::DisabledNow { key_id } => {
-                metrics::histogram!(DISABLE_LATENCY_METRIC).record(report.received_at.elapsed().as_secs_f64());
-                tracing::info!(key_id, token_hash = %record.token_hash, reporter = report.reporter.as_str(), "key disabled");
-                Outcome::DisabledNow { key_id }
+        }
+    }
+}
+
+/// Most leaks one transaction takes. Bounds how long the write lock is held (a few ms
+/// on SQLite) and so the latency a new request waits behind a group.
+const MAX_GROUP: usize = 512;
+
+/// Group commit: one writer task takes every batch waiting in its queue and records
+/// them in ONE store transaction. A commit costs one fsync (several ms on ordinary
+/// disks, with SQLite `synchronous = FULL`) and the store serialises writers anyway, so
+/// sharing the commit among concurrent requests multiplies throughput without weakening
+/// anything: each caller is answered only after its leaks are durably committed.
+///
+/// If a shared transaction fails, each batch of it is retried alone, so one batch's
+/// error never fails another caller.
+#[derive(Clone)]
+struct GroupCommit {
+    queue: tokio::sync::mpsc::UnboundedSender<Batch>,
+}
+
+struct Batch {
+    records: Vec<LeakRecord>,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<StoreOutcome>, StoreFailure>>,
+}
+
+impl GroupCommit {
+    fn start(store: Arc<dyn LeakStore>) -> GroupCommit {
+        let (queue, mut waiting) = tokio::sync::mpsc::unbounded_channel::<Batch>();
+        tokio::spawn(async move {
+            while let Some(first) = waiting.recv().await {
+                let mut group = vec![first];
+                let mut leaks = group[0].records.len();
+                while leaks < MAX_GROUP {
+                    let Ok(next) = waiting.try_recv() else { break };
+                    leaks += next.records.len();
+                    group.push(next);
+                }
+                commit_group(store.as_ref(), group).await;
             }
-            StoreOutcome::AlreadyDisabled { key_id } => Outcome::AlreadyDisabled { key_id },
-            StoreOutcome::Deleted { key_id } => Outcome::Deleted { key_id },
-            StoreOutcome::UnknownKey => Outcome::UnknownToken,
-        };
-        metrics::counter!(REPORTS_METRIC, "outcome" => outcome.as_str()).increment(1);
-        Ok(outcome)
+        });
+        GroupCommit { queue }
+    }
+
+    async fn submit(&self, records: Vec<LeakRecord>) -> Result<Vec<StoreOutcome>, StoreFailure> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let stopped = || StoreFailure::Failed("the store writer stopped".into());
+        self.queue.send(Batch { records, reply }).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn commit_group(store: &dyn LeakStore, group: Vec<Batch>) {
+    if group.len() == 1 {
+        for batch in group {
+            let result = store.report_leaks(&batch.records).await;
+            let _ = batch.reply.send(result);
+        }
+        return;
+    }
+    let all: Vec<LeakRecord> = group.iter().flat_map(|b| b.records.iter().cloned()).collect();
+    match store.report_leaks(&all).await {
+        Ok(outcomes) if outcomes.len() == all.len() => {
+            let mut outcomes = outcomes.into_iter();
+            for batch in group {
+                let mine: Vec<_> = outcomes.by_ref().take(batch.records.len()).collect();
+                let _ = batch.reply.send(Ok(mine));
+            }
+        }
+        _ => {
+            for batch in group {
+                let result = store.report_leaks(&batch.records).await;
+                let _ = batch.reply.send(result);
+            }
+        }
     }
 }

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::github::signature::SignatureError;
-use crate::revoke::StoreUnavailable;
+use crate::revoke::StoreFailure;
 
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +28,7 @@ pub enum ApiError {
     #[error("malformed JSON body at line {line} column {column}")]
     MalformedBody { line: usize, column: usize },
     #[error("key store unavailable; retry later")]
-    StoreUnavailable(#[from] StoreUnavailable),
+    Store(#[from] StoreFailure),
     #[error("fetching the alert from the GitHub API failed; redeliver later")]
     GitHubApi(#[from] crate::github::api::ApiError),
 }
@@ -48,7 +48,8 @@ impl ApiError {
             ApiError::BadSignature(_) => (StatusCode::UNAUTHORIZED, "bad_signature"),
             ApiError::WebhookNotConfigured => (StatusCode::NOT_FOUND, "webhook_not_configured"),
             ApiError::MalformedBody { .. } => (StatusCode::BAD_REQUEST, "malformed_body"),
-            ApiError::StoreUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            ApiError::Store(StoreFailure::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            ApiError::Store(StoreFailure::Failed(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "store_error"),
             ApiError::GitHubApi(_) => (StatusCode::BAD_GATEWAY, "github_api_failed"),
         }
     }
@@ -58,7 +59,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         match &self {
-            ApiError::StoreUnavailable(err) => tracing::error!(error = %err, "request failed: store unavailable"),
+            ApiError::Store(err) => tracing::error!(error = %err, "request failed: key store"),
             ApiError::GitHubApi(err) => tracing::warn!(error = %err, "request failed: GitHub API"),
             other => tracing::debug!(error = %other, code, "request refused"),
         }

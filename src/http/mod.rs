@@ -24,14 +24,14 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use crate::github::api::GitHubApi;
 use crate::github::keys::PublicKeys;
 use crate::github::signature::WebhookSecret;
-use crate::revoke::{LeakStore, Revoker, StoreUnavailable};
+use crate::revoke::{LeakStore, Revoker, StoreFailure};
 use error::ApiError;
 
 /// Default `server.max_body_bytes`: 1 MiB holds thousands of partner alerts (GitHub
 /// publishes no batch limit) while bounding the memory one request can pin.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 
-pub type StoreResult<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreUnavailable>> + Send + 'a>>;
+pub type StoreResult<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreFailure>> + Send + 'a>>;
 
 /// What the daemon needs from the key store besides the revocation transaction.
 pub trait DaemonStore: LeakStore {

@@ -55,8 +55,8 @@ pub struct TokenFeedback {
 
 /// `POST /github/secret-scanning`. 200 with one feedback entry per token; 401 for a
 /// missing, malformed or wrong signature or an unknown key id; 400 for malformed JSON;
-/// 413 over `server.max_body_bytes`; 503 when the store is down (GitHub retries, and
-/// each token's transaction either committed whole or not at all).
+/// 413 over `server.max_body_bytes`; 503 when the store is down (GitHub retries; the
+/// request's tokens are recorded in one transaction, so none of them was written).
 pub async fn secret_scanning(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -71,18 +71,27 @@ pub async fn secret_scanning(
 
     let alerts: Vec<PartnerAlert> = serde_json::from_slice(&body).map_err(|e| ApiError::malformed(&e))?;
     let mut feedback = Vec::with_capacity(alerts.len());
+    let mut reports = Vec::with_capacity(alerts.len());
     for alert in alerts {
-        let token_hash = sha256_hex(alert.token.expose().as_bytes());
-        let report = LeakReport {
+        feedback.push(TokenFeedback {
+            token_hash: sha256_hex(alert.token.expose().as_bytes()),
+            token_type: alert.token_type,
+            label: Label::FalsePositive,
+        });
+        reports.push(LeakReport {
             token: alert.token,
             source: alert.source,
             url: alert.url,
             reporter: Reporter::GitHubPartner,
             received_at,
-        };
-        let outcome = state.revoker.report_leaked_token(&report).await?;
-        let label = if outcome.is_our_key() { Label::TruePositive } else { Label::FalsePositive };
-        feedback.push(TokenFeedback { token_hash, token_type: alert.token_type, label });
+        });
+    }
+    // One call for the whole request: its tokens share one transaction.
+    let outcomes = state.revoker.report_leaked_tokens(&reports).await?;
+    for (entry, outcome) in feedback.iter_mut().zip(outcomes) {
+        if outcome.is_our_key() {
+            entry.label = Label::TruePositive;
+        }
     }
     Ok(Json(feedback))
 }

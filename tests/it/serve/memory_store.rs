@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use revokd::http::{DaemonStore, StoreResult};
-use revokd::revoke::{LeakRecord, LeakStore, StoreFuture, StoreOutcome, StoreUnavailable};
+use revokd::revoke::{LeakRecord, LeakStore, StoreFailure, StoreFuture, StoreOutcome};
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -30,33 +30,37 @@ impl MemoryStore {
     }
 }
 
-fn down() -> StoreUnavailable {
-    StoreUnavailable(Box::new(std::io::Error::other("database is down")))
+fn down() -> StoreFailure {
+    StoreFailure::Unavailable(Box::new(std::io::Error::other("database is down")))
 }
 
 impl LeakStore for MemoryStore {
-    fn report_leak<'a>(&'a self, leak: &'a LeakRecord) -> StoreFuture<'a> {
+    fn report_leaks<'a>(&'a self, leaks: &'a [LeakRecord]) -> StoreFuture<'a> {
         Box::pin(async move {
             let mut inner = self.inner.lock().unwrap();
             if inner.down {
                 return Err(down());
             }
-            inner.leaks.push(leak.clone());
-            let outcome = match inner.keys.get_mut(&leak.key_hash) {
-                None => StoreOutcome::UnknownKey,
-                Some((id, status)) => match *status {
-                    "active" => {
-                        *status = "disabled";
-                        StoreOutcome::DisabledNow { key_id: *id }
-                    }
-                    "disabled" => StoreOutcome::AlreadyDisabled { key_id: *id },
-                    _ => StoreOutcome::Deleted { key_id: *id },
-                },
-            };
-            if matches!(outcome, StoreOutcome::DisabledNow { .. }) {
-                inner.outbox += 1;
+            let mut outcomes = Vec::new();
+            for leak in leaks {
+                inner.leaks.push(leak.clone());
+                let outcome = match inner.keys.get_mut(&leak.key_hash) {
+                    None => StoreOutcome::UnknownKey,
+                    Some((id, status)) => match *status {
+                        "active" => {
+                            *status = "disabled";
+                            StoreOutcome::DisabledNow { key_id: *id }
+                        }
+                        "disabled" => StoreOutcome::AlreadyDisabled { key_id: *id },
+                        _ => StoreOutcome::Deleted { key_id: *id },
+                    },
+                };
+                if matches!(outcome, StoreOutcome::DisabledNow { .. }) {
+                    inner.outbox += 1;
+                }
+                outcomes.push(outcome);
             }
-            Ok(outcome)
+            Ok(outcomes)
         })
     }
 }
