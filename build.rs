@@ -7,6 +7,8 @@ use std::{env, fs};
 
 fn main() {
     println!("cargo::rerun-if-changed=patterns");
+    // sqlx::migrate! embeds migrations/ at compile time.
+    println!("cargo::rerun-if-changed=migrations");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("patterns");
     let mut files: Vec<String> = fs::read_dir(&dir)
         .expect("patterns/ exists in the source tree")

@@ -12,6 +12,10 @@ use revokd::scan::report::Format;
 #[derive(Debug, Parser)]
 #[command(name = "revokd", version, about, long_about = None)]
 pub struct Cli {
+    /// Configuration file. Default: /etc/revokd/revokd.toml if it exists, else built-in
+    /// defaults. Every key can be overridden with REVOKD_<SECTION>_<KEY>.
+    #[arg(long, global = true, value_name = "FILE", env = "REVOKD_CONFIG")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -25,6 +29,185 @@ pub enum Command {
     /// List and test the rule set.
     #[command(subcommand)]
     Patterns(PatternsCommand),
+    /// Run the daemon: GitHub partner alerts and webhooks, health and metrics over HTTP.
+    ///
+    /// Applies migrations, loads GitHub's public keys, listens on `server.listen`, and
+    /// drains in-flight requests on SIGTERM or Ctrl-C.
+    Serve {
+        /// Also load every `*.toml` rule file in DIR (repeatable; adds to `patterns.dirs`).
+        #[arg(long = "patterns", value_name = "DIR")]
+        pattern_dirs: Vec<PathBuf>,
+    },
+    /// Validate the configuration and print it (secrets redacted).
+    CheckConfig,
+    /// Database maintenance.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Manage teams and their members (admins are emailed when a key leaks).
+    #[command(subcommand)]
+    Teams(TeamsCommand),
+    /// Issue, import, list, disable, restore and delete API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Search the audit log, or verify its hash chain (`revokd audit verify`).
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Apply pending schema migrations (also done by every command that opens the store).
+    Migrate,
+    /// Delete leak records last seen more than `retention.days` ago (audit events are kept).
+    Purge {
+        /// Retention in days. Default: `retention.days` from the configuration (30).
+        #[arg(long, value_name = "N")]
+        days: Option<u32>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TeamsCommand {
+    /// Create a team with at least one admin.
+    Add {
+        name: String,
+        /// Admin (owner) address; repeatable, at least one.
+        #[arg(long = "admin", value_name = "EMAIL", required = true, num_args = 1..)]
+        admins: Vec<String>,
+        /// Member address; repeatable.
+        #[arg(long = "member", value_name = "EMAIL", num_args = 1..)]
+        members: Vec<String>,
+    },
+    /// List teams with member and active-key counts.
+    List {
+        #[arg(long, value_enum, default_value_t = ListFormat::Human)]
+        format: ListFormat,
+    },
+    /// List a team's members.
+    Members {
+        name: String,
+        #[arg(long, value_enum, default_value_t = ListFormat::Human)]
+        format: ListFormat,
+    },
+    /// Add a member to a team, or change an existing member's role.
+    AddMember {
+        name: String,
+        email: String,
+        #[arg(long, value_enum, default_value_t = RoleArg::Member)]
+        role: RoleArg,
+    },
+    /// Remove a member from a team (never the last admin).
+    RemoveMember { name: String, email: String },
+}
+
+/// A team member's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// Owner: emailed when one of the team's keys leaks.
+    Admin,
+    Member,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate a new key for a team; prints it once, as the last line of stdout.
+    Issue {
+        #[arg(long, value_name = "NAME")]
+        team: String,
+        /// Key type: the id of a revocable rule.
+        #[arg(long = "type", value_name = "TYPE", default_value = "xai_api_key")]
+        key_type: String,
+    },
+    /// Import existing tokens from stdin, one a line (blank lines and `#` comments skipped).
+    Import {
+        #[arg(long, value_name = "NAME")]
+        team: String,
+        /// Key type: the id of a revocable rule; every token must match it.
+        #[arg(long = "type", value_name = "TYPE", default_value = "xai_api_key")]
+        key_type: String,
+    },
+    /// List keys (redacted).
+    List {
+        #[arg(long, value_name = "NAME")]
+        team: Option<String>,
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        #[arg(long, value_enum, default_value_t = ListFormat::Human)]
+        format: ListFormat,
+    },
+    /// Disable an active key.
+    Disable {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Re-enable a disabled key.
+    Restore {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Delete a key for good (its hash is kept so a later leak is still recognised).
+    Delete {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// A key status, for filtering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusArg {
+    Active,
+    Disabled,
+    Deleted,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
+    #[command(flatten)]
+    pub query: AuditQueryArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain: exit 0 if intact, 1 naming the first bad event.
+    Verify,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditQueryArgs {
+    /// Only the event with this id.
+    #[arg(long)]
+    pub id: Option<i64>,
+    /// Event name, e.g. key.disabled; `*` is a wildcard (key.*).
+    #[arg(long)]
+    pub event: Option<String>,
+    /// Actor, e.g. cli:alice or github.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Team name.
+    #[arg(long, value_name = "NAME")]
+    pub team: Option<String>,
+    /// Key id.
+    #[arg(long, value_name = "ID")]
+    pub key: Option<i64>,
+    /// Case-insensitive text in the description.
+    #[arg(long, value_name = "TEXT")]
+    pub grep: Option<String>,
+    /// Events at or after T: RFC 3339 (2026-01-31T12:00:00Z) or an age (24h, 7d).
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+    /// Events at or before T: RFC 3339 or an age.
+    #[arg(long, value_name = "T")]
+    pub until: Option<String>,
+    /// At most N events (oldest first).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<i64>,
+    #[arg(long, value_enum, default_value_t = ListFormat::Human)]
+    pub format: ListFormat,
 }
 
 #[derive(Debug, Args)]
@@ -49,6 +232,10 @@ pub struct ScanArgs {
     /// Write every finding of this scan (baselined or not) to FILE as a JSON baseline.
     #[arg(long, value_name = "FILE")]
     pub write_baseline: Option<PathBuf>,
+    /// Report every finding of a revocable type to the key store (disabling keys of ours,
+    /// emailing their owners) and print what happened to each on stderr.
+    #[arg(long)]
+    pub revoke: bool,
     /// Include raw secrets in the report. Never use in shared CI logs.
     #[arg(long)]
     pub show_secrets: bool,

@@ -2,19 +2,23 @@
 //! the key refresher, and drains gracefully on SIGTERM or Ctrl-C.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::config::Config;
 use crate::github::api::{DEFAULT_API_URL, GitHubApi};
 use crate::github::keys::{DEFAULT_PUBLIC_KEYS_URL, KeyCacheOptions, PublicKeys};
 use crate::github::signature::WebhookSecret;
-use crate::http::{self, AppState, DaemonStore};
-use crate::revoke::{Pepper, Revoker};
+use crate::http::{self, AppState};
+use crate::pepper::Pepper;
+use crate::revoke::Revoker;
 use crate::scan::Scanner;
 use crate::secret::Secret;
+use crate::store::Store;
 
 /// The daemon's settings (from `[server]` and `[github]` in the configuration).
 #[derive(Debug, Clone)]
@@ -46,11 +50,41 @@ impl Default for ServeOptions {
     }
 }
 
+impl ServeOptions {
+    /// The daemon's settings from the configuration; reads the secret files it names
+    /// (trailing newline stripped).
+    pub fn from_config(config: &Config) -> Result<ServeOptions, DaemonError> {
+        let github = &config.github;
+        let api_token = github.api_token_file.as_deref().map(read_secret).transpose()?;
+        let webhook_secret = github
+            .webhook_secret_file
+            .as_deref()
+            .map(|path| read_secret(path).map(|s| WebhookSecret::new(s.expose().as_bytes())))
+            .transpose()?;
+        Ok(ServeOptions {
+            listen: config.server.listen,
+            max_body_bytes: usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX),
+            keys: KeyCacheOptions::new(github.public_keys_url.clone()),
+            api_url: github.api_url.clone(),
+            api_token,
+            webhook_secret,
+        })
+    }
+}
+
+fn read_secret(path: &Path) -> Result<Secret, DaemonError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| DaemonError::SecretFile { path: path.to_owned(), source })?;
+    Ok(Secret::new(text.trim_end_matches(['\r', '\n'])))
+}
+
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("reading {path}: {source}")]
+    SecretFile { path: PathBuf, source: std::io::Error },
     #[error("building the HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
     #[error("HTTP server failed: {0}")]
@@ -72,7 +106,7 @@ impl Daemon {
         options: ServeOptions,
         scanner: Arc<Scanner>,
         pepper: Pepper,
-        store: Arc<dyn DaemonStore>,
+        store: Store,
     ) -> Result<Daemon, DaemonError> {
         let listener = TcpListener::bind(options.listen)
             .await

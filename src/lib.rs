@@ -3,10 +3,14 @@
 //! The library holds everything; the `revokd` binary only wires command-line flags to it.
 //! See ARCHITECTURE.md for the data flow and where each part lives.
 
+pub mod config;
 pub mod daemon;
 pub mod github;
 pub mod http;
+pub mod keygen;
 pub mod patterns;
+pub mod pepper;
 pub mod revoke;
 pub mod scan;
 pub mod secret;
+pub mod store;

@@ -2,6 +2,7 @@
 //! Exit status: 0 clean, 1 findings (or failed checks), 2 error.
 
 mod cli;
+mod cmd;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -39,9 +40,19 @@ fn main() -> ExitCode {
 
 fn try_main(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Scan(args) => scan(args),
+        Command::Scan(args) => scan(args, cli.config.as_deref()),
+        Command::Serve { pattern_dirs } => {
+            let mut dirs = revokd::config::Config::load(cli.config.as_deref())?.patterns.dirs;
+            dirs.extend(pattern_dirs);
+            cmd::serve(cli.config.as_deref(), load_scanner(&dirs)?)
+        }
         Command::Patterns(PatternsCommand::List { pattern_dirs, format }) => patterns_list(&pattern_dirs, format),
         Command::Patterns(PatternsCommand::Test { dir }) => patterns_test(dir.as_deref()),
+        Command::CheckConfig => cmd::check_config(cli.config.as_deref()),
+        Command::Db(command) => cmd::db(cli.config.as_deref(), command),
+        Command::Teams(command) => cmd::teams(cli.config.as_deref(), command),
+        Command::Keys(command) => cmd::keys(cli.config.as_deref(), command),
+        Command::Audit(args) => cmd::audit(cli.config.as_deref(), args),
     }
 }
 
@@ -56,7 +67,7 @@ fn load_scanner(pattern_dirs: &[PathBuf]) -> Result<Scanner> {
     Ok(scanner)
 }
 
-fn scan(args: ScanArgs) -> Result<u8> {
+fn scan(args: ScanArgs, config_path: Option<&Path>) -> Result<u8> {
     let started = Instant::now();
     let scanner = load_scanner(&args.pattern_dirs)?;
     let baseline = match &args.baseline {
@@ -105,6 +116,9 @@ fn scan(args: ScanArgs) -> Result<u8> {
             s.skipped_large,
             s.errors
         );
+    }
+    if args.revoke {
+        cmd::revoke_findings(config_path, scanner, &findings)?;
     }
     Ok(if findings.is_empty() { 0 } else { EXIT_FINDINGS })
 }

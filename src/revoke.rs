@@ -12,39 +12,36 @@
 //!
 //! Cost: one scanner pass over the token (microseconds), two hashes, one transaction.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
-
 use crate::patterns::Rule;
+use crate::pepper::Pepper;
 use crate::scan::Scanner;
-use crate::secret::{Secret, redact, sha256_hex};
+use crate::secret::{Secret, sha256_hex};
+use crate::store::{LeakOutcome, Store, StoreError};
 
 /// Histogram of request received → key disabled, in seconds (Prometheus).
 pub const DISABLE_LATENCY_METRIC: &str = "revokd_leak_to_disable_seconds";
 /// Counter of reports by outcome (`outcome` label).
 pub const REPORTS_METRIC: &str = "revokd_leak_reports_total";
 
-/// Which door a report came through (recorded as the leak's reporter and audit actor).
+/// Which door a report came through (the leak's `source`, before any location).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reporter {
+pub enum Door {
     GitHubPartner,
     GitHubWebhook,
-    CliScan,
-    ApiScan,
+    Scan,
+    Api,
 }
 
-impl Reporter {
+impl Door {
     pub fn as_str(self) -> &'static str {
         match self {
-            Reporter::GitHubPartner => "github_partner",
-            Reporter::GitHubWebhook => "github_webhook",
-            Reporter::CliScan => "cli_scan",
-            Reporter::ApiScan => "api_scan",
+            Door::GitHubPartner => "github_partner",
+            Door::GitHubWebhook => "github_webhook",
+            Door::Scan => "scan",
+            Door::Api => "api",
         }
     }
 }
@@ -53,38 +50,16 @@ impl Reporter {
 #[derive(Debug)]
 pub struct LeakReport {
     pub token: Secret,
-    /// Where it was found, as the reporter names it (GitHub `source`, lowercased), e.g.
-    /// `commit`, `content`, `file`.
-    pub source: String,
+    pub door: Door,
+    /// Where in the door's world it was found: GitHub's `source` (`commit`, `content`,
+    /// compared lowercased), a file path for scans; may be empty.
+    pub location: String,
     /// Public URL of the leak; may be empty (GitHub sends `""` at times).
     pub url: String,
-    pub reporter: Reporter,
+    /// The audit actor: `github`, `cli:alice`, …
+    pub reporter: String,
     /// When the door received the request: start of the disable-latency histogram.
     pub received_at: Instant,
-}
-
-/// What the store is asked to record: hashes only, never the token.
-#[derive(Debug, Clone)]
-pub struct LeakRecord {
-    /// HMAC-SHA256(pepper, token), hex: the `api_keys.key_hash` lookup value.
-    pub key_hash: String,
-    /// SHA-256(token), hex: the `leaks.token_hash` and GitHub feedback value.
-    pub token_hash: String,
-    /// The rule id that matched (our token type).
-    pub token_type: String,
-    pub redacted: String,
-    pub source: String,
-    pub url: String,
-    pub reporter: Reporter,
-}
-
-/// What the store's transaction did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreOutcome {
-    DisabledNow { key_id: i64 },
-    AlreadyDisabled { key_id: i64 },
-    Deleted { key_id: i64 },
-    UnknownKey,
 }
 
 /// Why the store could not record a batch. Nothing of the batch was written.
@@ -92,21 +67,18 @@ pub enum StoreOutcome {
 pub enum StoreFailure {
     /// The database is unreachable or busy: retry later (HTTP 503).
     #[error("key store unavailable: {0}")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Unavailable(#[source] StoreError),
     /// The database refused the transaction for another reason (a bug or corruption).
     #[error("key store error: {0}")]
-    Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Failed(#[source] StoreError),
+    #[error("the key store writer stopped")]
+    WriterStopped,
 }
 
-pub type StoreFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<StoreOutcome>, StoreFailure>> + Send + 'a>>;
-
-/// The port to the key store's revocation transaction. `report_leaks` records every
-/// leak of `leaks` in ONE transaction, in order, and returns one outcome per leak; on
-/// error nothing was written. Implementations must be idempotent per `key_hash`:
-/// concurrent and repeated calls disable a key once and enqueue one email; later calls
-/// return `AlreadyDisabled` and count a sighting.
-pub trait LeakStore: Send + Sync {
-    fn report_leaks<'a>(&'a self, leaks: &'a [LeakRecord]) -> StoreFuture<'a>;
+impl From<StoreError> for StoreFailure {
+    fn from(err: StoreError) -> StoreFailure {
+        if err.is_unavailable() { StoreFailure::Unavailable(err) } else { StoreFailure::Failed(err) }
+    }
 }
 
 /// The result of reporting one token.
@@ -142,33 +114,6 @@ impl Outcome {
     }
 }
 
-/// The secret HMAC key that turns tokens into `api_keys.key_hash` values, so that a
-/// database dump yields no usable token. Keyed once; each hash clones the prepared state.
-#[derive(Clone)]
-pub struct Pepper {
-    mac: Hmac<Sha256>,
-}
-
-impl Pepper {
-    pub fn new(pepper: &[u8]) -> Pepper {
-        // Invariant: HMAC accepts keys of every length.
-        Pepper { mac: Hmac::<Sha256>::new_from_slice(pepper).expect("HMAC takes keys of any length") }
-    }
-
-    /// HMAC-SHA256(pepper, token), lowercase hex.
-    pub fn key_hash(&self, token: &Secret) -> String {
-        let mut mac = self.mac.clone();
-        mac.update(token.expose().as_bytes());
-        hex::encode(mac.finalize().into_bytes())
-    }
-}
-
-impl std::fmt::Debug for Pepper {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Pepper(<redacted>)")
-    }
-}
-
 /// The use case and what it needs: the compiled rules, the pepper and the store writer.
 #[derive(Clone)]
 pub struct Revoker {
@@ -179,7 +124,7 @@ pub struct Revoker {
 
 impl Revoker {
     /// Starts the store writer task (call inside a Tokio runtime).
-    pub fn new(scanner: Arc<Scanner>, pepper: Pepper, store: Arc<dyn LeakStore>) -> Revoker {
+    pub fn new(scanner: Arc<Scanner>, pepper: Pepper, store: Store) -> Revoker {
         Revoker { scanner, pepper, writer: GroupCommit::start(store) }
     }
 
@@ -215,25 +160,27 @@ impl Revoker {
         let mut outcomes = vec![Outcome::NotOurFormat; reports.len()];
         let mut records = Vec::with_capacity(reports.len());
         let mut positions = Vec::with_capacity(reports.len());
+        let mut hashes = Vec::with_capacity(reports.len());
         for (position, report) in reports.iter().enumerate() {
             if let Some(rule) = self.classify(report.token.expose()) {
                 records.push(self.record(report, rule));
                 positions.push(position);
+                hashes.push(sha256_hex(report.token.expose().as_bytes()));
             }
         }
         if !records.is_empty() {
-            let stored = self.writer.submit(records.clone()).await?;
-            for ((position, record), outcome) in positions.into_iter().zip(&records).zip(stored) {
+            let stored = self.writer.submit(records).await?;
+            for ((position, token_hash), outcome) in positions.into_iter().zip(&hashes).zip(stored) {
                 let report = &reports[position];
                 outcomes[position] = match outcome {
-                    StoreOutcome::DisabledNow { key_id } => {
+                    LeakOutcome::DisabledNow(leaked) => {
                         metrics::histogram!(DISABLE_LATENCY_METRIC).record(report.received_at.elapsed().as_secs_f64());
-                        tracing::info!(key_id, token_hash = %record.token_hash, reporter = report.reporter.as_str(), "key disabled");
-                        Outcome::DisabledNow { key_id }
+                        tracing::info!(key_id = leaked.key.id, %token_hash, door = report.door.as_str(), "key disabled");
+                        Outcome::DisabledNow { key_id: leaked.key.id }
                     }
-                    StoreOutcome::AlreadyDisabled { key_id } => Outcome::AlreadyDisabled { key_id },
-                    StoreOutcome::Deleted { key_id } => Outcome::Deleted { key_id },
-                    StoreOutcome::UnknownKey => Outcome::UnknownToken,
+                    LeakOutcome::AlreadyDisabled(leaked) => Outcome::AlreadyDisabled { key_id: leaked.key.id },
+                    LeakOutcome::Deleted(leaked) => Outcome::Deleted { key_id: leaked.key.id },
+                    LeakOutcome::UnknownToken { .. } => Outcome::UnknownToken,
                 };
             }
         }
@@ -243,15 +190,20 @@ impl Revoker {
         Ok(outcomes)
     }
 
-    fn record(&self, report: &LeakReport, rule: &Rule) -> LeakRecord {
-        LeakRecord {
-            key_hash: self.pepper.key_hash(&report.token),
-            token_hash: sha256_hex(report.token.expose().as_bytes()),
+    /// What the store records: hashes only, never the token.
+    fn record(&self, report: &LeakReport, rule: &Rule) -> crate::store::LeakReport {
+        let location = report.location.trim().to_ascii_lowercase();
+        crate::store::LeakReport {
+            key_hash: self.pepper.key_hash(report.token.expose()),
+            token_sha256: sha256_hex(report.token.expose().as_bytes()),
             token_type: rule.id.clone(),
-            redacted: redact(report.token.expose(), &rule.prefixes),
-            source: report.source.to_ascii_lowercase(),
-            url: report.url.clone(),
-            reporter: report.reporter,
+            source: if location.is_empty() {
+                report.door.as_str().to_owned()
+            } else {
+                format!("{}:{location}", report.door.as_str())
+            },
+            url: Some(report.url.trim().to_owned()).filter(|u| !u.is_empty()),
+            reporter: report.reporter.clone(),
         }
     }
 }
@@ -274,12 +226,12 @@ struct GroupCommit {
 }
 
 struct Batch {
-    records: Vec<LeakRecord>,
-    reply: tokio::sync::oneshot::Sender<Result<Vec<StoreOutcome>, StoreFailure>>,
+    records: Vec<crate::store::LeakReport>,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<LeakOutcome>, StoreFailure>>,
 }
 
 impl GroupCommit {
-    fn start(store: Arc<dyn LeakStore>) -> GroupCommit {
+    fn start(store: Store) -> GroupCommit {
         let (queue, mut waiting) = tokio::sync::mpsc::unbounded_channel::<Batch>();
         tokio::spawn(async move {
             while let Some(first) = waiting.recv().await {
@@ -290,29 +242,28 @@ impl GroupCommit {
                     leaks += next.records.len();
                     group.push(next);
                 }
-                commit_group(store.as_ref(), group).await;
+                commit_group(&store, group).await;
             }
         });
         GroupCommit { queue }
     }
 
-    async fn submit(&self, records: Vec<LeakRecord>) -> Result<Vec<StoreOutcome>, StoreFailure> {
+    async fn submit(&self, records: Vec<crate::store::LeakReport>) -> Result<Vec<LeakOutcome>, StoreFailure> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let stopped = || StoreFailure::Failed("the store writer stopped".into());
-        self.queue.send(Batch { records, reply }).map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.queue.send(Batch { records, reply }).map_err(|_| StoreFailure::WriterStopped)?;
+        answer.await.map_err(|_| StoreFailure::WriterStopped)?
     }
 }
 
-async fn commit_group(store: &dyn LeakStore, group: Vec<Batch>) {
+async fn commit_group(store: &Store, group: Vec<Batch>) {
     if group.len() == 1 {
         for batch in group {
-            let result = store.report_leaks(&batch.records).await;
+            let result = store.report_leaks(&batch.records).await.map_err(StoreFailure::from);
             let _ = batch.reply.send(result);
         }
         return;
     }
-    let all: Vec<LeakRecord> = group.iter().flat_map(|b| b.records.iter().cloned()).collect();
+    let all: Vec<crate::store::LeakReport> = group.iter().flat_map(|b| b.records.iter().cloned()).collect();
     match store.report_leaks(&all).await {
         Ok(outcomes) if outcomes.len() == all.len() => {
             let mut outcomes = outcomes.into_iter();
@@ -323,7 +274,7 @@ async fn commit_group(store: &dyn LeakStore, group: Vec<Batch>) {
         }
         _ => {
             for batch in group {
-                let result = store.report_leaks(&batch.records).await;
+                let result = store.report_leaks(&batch.records).await.map_err(StoreFailure::from);
                 let _ = batch.reply.send(result);
             }
         }

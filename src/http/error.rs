@@ -27,10 +27,16 @@ pub enum ApiError {
     /// holds tokens.
     #[error("malformed JSON body at line {line} column {column}")]
     MalformedBody { line: usize, column: usize },
-    #[error("key store unavailable; retry later")]
+    #[error("{}", match .0 { StoreFailure::Unavailable(_) => "key store unavailable; retry later", _ => "key store error" })]
     Store(#[from] StoreFailure),
     #[error("fetching the alert from the GitHub API failed; redeliver later")]
     GitHubApi(#[from] crate::github::api::ApiError),
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> ApiError {
+        ApiError::Store(err.into())
+    }
 }
 
 impl ApiError {
@@ -49,7 +55,9 @@ impl ApiError {
             ApiError::WebhookNotConfigured => (StatusCode::NOT_FOUND, "webhook_not_configured"),
             ApiError::MalformedBody { .. } => (StatusCode::BAD_REQUEST, "malformed_body"),
             ApiError::Store(StoreFailure::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
-            ApiError::Store(StoreFailure::Failed(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "store_error"),
+            ApiError::Store(StoreFailure::Failed(_) | StoreFailure::WriterStopped) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "store_error")
+            }
             ApiError::GitHubApi(_) => (StatusCode::BAD_GATEWAY, "github_api_failed"),
         }
     }

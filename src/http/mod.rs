@@ -1,5 +1,4 @@
-//! The HTTP surface of `revokd serve` (axum): routes, shared state, and the store port
-//! the handlers need beyond the core use case.
+//! The HTTP surface of `revokd serve` (axum): routes and shared state.
 //!
 //! Handlers are thin: read → verify → call one use case → map the outcome; errors
 //! become status + JSON in [`error`] only.
@@ -9,9 +8,7 @@ pub mod health;
 pub mod partner;
 pub mod webhook;
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -24,30 +21,19 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use crate::github::api::GitHubApi;
 use crate::github::keys::PublicKeys;
 use crate::github::signature::WebhookSecret;
-use crate::revoke::{LeakStore, Revoker, StoreFailure};
+use crate::revoke::Revoker;
+use crate::store::Store;
 use error::ApiError;
 
 /// Default `server.max_body_bytes`: 1 MiB holds thousands of partner alerts (GitHub
 /// publishes no batch limit) while bounding the memory one request can pin.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 
-pub type StoreResult<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreFailure>> + Send + 'a>>;
-
-/// What the daemon needs from the key store besides the revocation transaction.
-pub trait DaemonStore: LeakStore {
-    /// One trivial query (`/readyz`).
-    fn ping(&self) -> StoreResult<'_, ()>;
-    /// True when the webhook delivery `id` (`X-GitHub-Delivery`) was already handled.
-    fn delivery_seen<'a>(&'a self, id: &'a str) -> StoreResult<'a, bool>;
-    /// Records a handled delivery; recording it twice is not an error.
-    fn record_delivery<'a>(&'a self, id: &'a str, event: &'a str, action: &'a str) -> StoreResult<'a, ()>;
-}
-
 /// Everything a handler may use. Cloned per request (a few `Arc`s).
 #[derive(Clone)]
 pub struct AppState {
     pub revoker: Revoker,
-    pub store: Arc<dyn DaemonStore>,
+    pub store: Store,
     pub keys: PublicKeys,
     pub github: GitHubApi,
     /// `None` when `github.webhook_secret_file` is not configured: `/github/webhook`

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::error::ApiError;
 use super::{AppState, read_body};
 use crate::github::signature::verify_partner_signature;
-use crate::revoke::{LeakReport, Reporter};
+use crate::revoke::{Door, LeakReport};
 use crate::secret::{Secret, sha256_hex};
 
 pub const KEY_ID_HEADER: &str = "github-public-key-identifier";
@@ -80,9 +80,10 @@ pub async fn secret_scanning(
         });
         reports.push(LeakReport {
             token: alert.token,
-            source: alert.source,
+            door: Door::GitHubPartner,
+            location: alert.source,
             url: alert.url,
-            reporter: Reporter::GitHubPartner,
+            reporter: "github".to_owned(),
             received_at,
         });
     }

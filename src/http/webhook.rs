@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::{AppState, read_body};
-use crate::revoke::{LeakReport, Reporter};
+use crate::revoke::{Door, LeakReport};
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 pub const EVENT_HEADER: &str = "x-github-event";
@@ -105,9 +105,10 @@ async fn secret_scanning_alert(
     };
     let report = LeakReport {
         token,
-        source: "repository_alert".to_owned(),
+        door: Door::GitHubWebhook,
+        location: format!("{}/{}", repo.owner.login, repo.name),
         url: alert.html_url.or(event.alert.html_url).unwrap_or_default(),
-        reporter: Reporter::GitHubWebhook,
+        reporter: "github".to_owned(),
         received_at,
     };
     let outcome = state.revoker.report_leaked_token(&report).await?;

@@ -2,11 +2,11 @@
 //! metrics, against a fake GitHub on loopback.
 
 mod fake_github;
-mod memory_store;
 mod partner;
 mod webhook;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine as _;
 use p256::ecdsa::signature::Signer as _;
@@ -16,12 +16,12 @@ use revokd::daemon::{Daemon, ServeOptions};
 use revokd::github::keys::KeyCacheOptions;
 use revokd::github::signature::WebhookSecret;
 use revokd::patterns::RuleSet;
-use revokd::revoke::Pepper;
+use revokd::pepper::Pepper;
 use revokd::scan::Scanner;
-use revokd::secret::{Secret, sha256_hex};
+use revokd::secret::{Secret, redact, sha256_hex};
+use revokd::store::{AuditEvent, AuditQuery, ChainStatus, KeyOrigin, KeyStatus, NewKey, OutboxRow, Store};
 
 use fake_github::FakeGitHub;
-use memory_store::MemoryStore;
 
 pub const PEPPER: &[u8] = b"test pepper";
 pub const WEBHOOK_SECRET: &[u8] = b"It's a Secret to Everybody";
@@ -64,8 +64,60 @@ pub fn token(seed: &str) -> String {
     out
 }
 
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    /// 127.0.0.1:5432, user postgres, trust auth; each test creates and drops its database.
+    Postgres,
+}
+
+/// A fresh database for one test.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+impl TestDb {
+    pub async fn create(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("revokd.db").display());
+                TestDb { url, _dir: Some(dir), pg_name: None }
+            }
+            Backend::Postgres => {
+                static NEXT: AtomicUsize = AtomicUsize::new(0);
+                let name = format!("revokd_it_serve_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+                let admin = sqlx::PgPool::connect(PG_ADMIN_URL).await.expect("PostgreSQL on 127.0.0.1:5432");
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                    .execute(&admin)
+                    .await
+                    .unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
+                admin.close().await;
+                TestDb { url: format!("postgres://postgres@127.0.0.1:5432/{name}"), _dir: None, pg_name: Some(name) }
+            }
+        }
+    }
+
+    pub async fn drop_database(&self) {
+        if let Some(name) = &self.pg_name {
+            let admin = sqlx::PgPool::connect(PG_ADMIN_URL).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&admin)
+                .await
+                .unwrap();
+            admin.close().await;
+        }
+    }
+}
+
 pub fn key_hash(token: &str) -> String {
-    Pepper::new(PEPPER).key_hash(&Secret::new(token))
+    Pepper::from_bytes(PEPPER).key_hash(token)
 }
 
 pub fn alert_body(tokens: &[&str]) -> Vec<u8> {
@@ -80,18 +132,23 @@ pub struct Harness {
     pub daemon: Daemon,
     pub github: FakeGitHub,
     pub key: TestKey,
-    pub store: Arc<MemoryStore>,
+    pub store: Store,
+    pub db: TestDb,
     pub client: reqwest::Client,
     pub base: String,
 }
 
+pub const TEAM: &str = "acme";
+pub const OWNER: &str = "owner@example.com";
+
 impl Harness {
-    pub async fn start() -> Harness {
-        Harness::start_with(|_| {}).await
+    pub async fn start(backend: Backend) -> Harness {
+        Harness::start_with(backend, |_| {}).await
     }
 
-    /// Starts a fake GitHub serving one test key, and the daemon (options adjusted by `adjust`).
-    pub async fn start_with(adjust: impl FnOnce(&mut ServeOptions)) -> Harness {
+    /// A fresh database with team `acme` (admin `owner@example.com`), a fake GitHub
+    /// serving one test key, and the daemon (options adjusted by `adjust`).
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut ServeOptions)) -> Harness {
         let github = FakeGitHub::start().await;
         let key = TestKey::generate("harness key");
         github.set_keys(vec![(key.id.clone(), key.pem.clone(), true)]);
@@ -104,11 +161,42 @@ impl Harness {
             ..ServeOptions::default()
         };
         adjust(&mut options);
-        let store = Arc::new(MemoryStore::default());
+        let db = TestDb::create(backend).await;
+        let store = Store::open(&db.url).await.unwrap();
+        store.create_team(TEAM, &[OWNER.to_owned()], &[], "test").await.unwrap();
         let scanner = Arc::new(Scanner::new(Arc::new(RuleSet::load(&[]).unwrap())).unwrap());
-        let daemon = Daemon::start(options, scanner, Pepper::new(PEPPER), store.clone()).await.unwrap();
+        let daemon = Daemon::start(options, scanner, Pepper::from_bytes(PEPPER), store.clone()).await.unwrap();
         let base = format!("http://{}", daemon.local_addr());
-        Harness { daemon, github, key, store, client: reqwest::Client::new(), base }
+        Harness { daemon, github, key, store, db, client: reqwest::Client::new(), base }
+    }
+
+    /// Stops the daemon, closes the store and drops a PostgreSQL test database.
+    pub async fn finish(self) {
+        self.daemon.shutdown().await.unwrap();
+        self.store.close().await;
+        self.db.drop_database().await;
+    }
+
+    /// Stores `token` as an active key of team `acme`; returns its id.
+    pub async fn add_key(&self, token: &str) -> i64 {
+        let key = NewKey { key_hash: key_hash(token), redacted: redact(token, &["xai-".to_owned()]) };
+        let stored = self.store.add_keys(TEAM, "xai_api_key", &[key], KeyOrigin::Imported, "test").await.unwrap();
+        stored[0].id
+    }
+
+    pub async fn key_status(&self, id: i64) -> KeyStatus {
+        self.store.key(id).await.unwrap().status
+    }
+
+    pub async fn outbox(&self) -> Vec<OutboxRow> {
+        self.store.outbox(None).await.unwrap()
+    }
+
+    /// Audit events about key `id`, oldest first; asserts the whole chain is intact.
+    pub async fn audit_of(&self, id: i64) -> Vec<AuditEvent> {
+        let status = self.store.verify_audit().await.unwrap();
+        assert!(matches!(status, ChainStatus::Intact { .. }), "{status:?}");
+        self.store.audit_events(&AuditQuery { key_id: Some(id), ..AuditQuery::default() }).await.unwrap()
     }
 
     /// POSTs a partner alert with the given headers (each optional).

@@ -2,8 +2,26 @@
 
 use serde_json::{Value, json};
 
-use super::{Harness, TestKey, alert_body, expect_error, key_hash, token};
+use super::{Backend, Harness, OWNER, TestKey, alert_body, expect_error, token};
 use revokd::secret::sha256_hex;
+use revokd::store::KeyStatus;
+
+/// Runs `$case(backend)` as one test per backend.
+macro_rules! on_both_backends {
+    ($case:ident) => {
+        mod $case {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$case(super::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$case(super::Backend::Postgres).await;
+            }
+        }
+    };
+}
+pub(crate) use on_both_backends;
 
 /// GitHub's published example (research/github-partner-protocol.md §7).
 const GITHUB_BODY: &[u8] =
@@ -19,7 +37,7 @@ AjPuDPRcXU22YxgBrz+zoN19MzuRyW87qEt9/AmtoNP5GrobzUvQSyJFVw==
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn github_signed_example_is_accepted_and_any_change_is_refused() {
-    let h = Harness::start().await;
+    let h = Harness::start(Backend::Sqlite).await;
     h.github
         .set_keys(vec![(GITHUB_KEY_ID.into(), GITHUB_KEY.into(), true), (h.key.id.clone(), h.key.pem.clone(), false)]);
     let response = h.post_partner(GITHUB_BODY, Some(GITHUB_KEY_ID), Some(GITHUB_SIGNATURE)).await;
@@ -49,17 +67,18 @@ async fn github_signed_example_is_accepted_and_any_change_is_refused() {
     expect_error(response, 401, "missing_signature").await;
     let response = h.post_partner(GITHUB_BODY, Some(GITHUB_KEY_ID), Some("bm90IERFUg==")).await;
     expect_error(response, 401, "bad_signature").await;
-    assert!(h.store.inner.lock().unwrap().leaks.is_empty());
+    h.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signed_alert_disables_our_key_once_and_labels_every_token() {
-    let h = Harness::start().await;
+on_both_backends!(signed_alert_disables_our_key_once_and_labels_every_token);
+async fn signed_alert_disables_our_key_once_and_labels_every_token(backend: Backend) {
+    let h = Harness::start(backend).await;
     let ours = token("ours");
     let disabled = token("disabled before");
     let unknown = token("never issued");
-    let ours_id = h.store.add_key(key_hash(&ours), "active");
-    h.store.add_key(key_hash(&disabled), "disabled");
+    let ours_id = h.add_key(&ours).await;
+    let disabled_id = h.add_key(&disabled).await;
+    h.store.disable_key(disabled_id, "rotated", "test").await.unwrap();
     let body = alert_body(&[&ours, &disabled, &unknown, "ghp_not_a_type_we_issue"]);
 
     let response = h.post_signed(&body).await;
@@ -72,22 +91,34 @@ async fn signed_alert_disables_our_key_once_and_labels_every_token() {
     assert_eq!(feedback[0]["token_hash"], sha256_hex(ours.as_bytes()));
     assert_eq!(feedback[0]["token_type"], "xai_api_key");
 
+    assert_eq!(h.key_status(ours_id).await, KeyStatus::Disabled);
+    let events: Vec<String> = h.audit_of(ours_id).await.into_iter().map(|e| e.event).collect();
+    assert_eq!(events, ["key.imported", "key.disabled", "leak.reported"]);
+    // One email for the key this alert disabled (and one for the first sighting of the
+    // key disabled earlier, which its owners have not heard about).
+    let outbox = h.outbox().await;
+    let mails: Vec<_> = outbox.iter().filter(|m| m.key_id == Some(ours_id)).collect();
+    assert_eq!(mails.len(), 1, "{outbox:?}");
+    assert_eq!(mails[0].recipient, OWNER);
+    assert!(!mails[0].body.contains(&ours), "the email shows the key redacted");
+    assert_eq!(outbox.len(), 2);
+
+    // GitHub retries: same answer, no second disable or email, a repeat sighting.
     let response = h.post_signed(&body).await;
     assert_eq!(response.status(), 200);
-    let inner = h.store.inner.lock().unwrap();
-    assert_eq!(inner.keys[&key_hash(&ours)], (ours_id, "disabled"));
-    assert_eq!(inner.outbox, 1, "a repeated alert enqueues no second email");
-    // Three of our format per request (the ghp_ token is not revocable here): recorded.
-    assert_eq!(inner.leaks.len(), 6);
-    assert!(inner.leaks.iter().all(|l| l.source == "content" && l.token_type == "xai_api_key"));
+    assert_eq!(response.json::<Value>().await.unwrap(), feedback);
+    assert_eq!(h.outbox().await.len(), 2, "a retry enqueues no email");
+    let events: Vec<String> = h.audit_of(ours_id).await.into_iter().map(|e| e.event).collect();
+    assert_eq!(events, ["key.imported", "key.disabled", "leak.reported", "leak.repeat"]);
+    h.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_alerts_for_one_token_disable_it_once() {
-    let h = Harness::start().await;
+on_both_backends!(concurrent_alerts_for_one_token_disable_it_once);
+async fn concurrent_alerts_for_one_token_disable_it_once(backend: Backend) {
+    let h = Harness::start(backend).await;
     let ours = token("raced");
-    h.store.add_key(key_hash(&ours), "active");
-    let body = alert_body(&[&ours]);
+    let id = h.add_key(&ours).await;
+    let body = alert_body(&[&ours, &token("raced, unknown")]);
     let tasks: Vec<_> = (0..16).map(|_| h.spawn_signed(&body)).collect();
     for task in tasks {
         let response = task.await.unwrap();
@@ -95,12 +126,16 @@ async fn concurrent_alerts_for_one_token_disable_it_once() {
         let feedback: Value = response.json().await.unwrap();
         assert_eq!(feedback[0]["label"], "true_positive");
     }
-    assert_eq!(h.store.inner.lock().unwrap().outbox, 1);
+    assert_eq!(h.outbox().await.len(), 1);
+    let events: Vec<String> = h.audit_of(id).await.into_iter().map(|e| e.event).collect();
+    assert_eq!(events.iter().filter(|e| *e == "key.disabled").count(), 1);
+    assert_eq!(events.iter().filter(|e| *e == "leak.repeat").count(), 15);
+    h.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn error_statuses_have_json_bodies() {
-    let h = Harness::start_with(|o| o.max_body_bytes = 4096).await;
+on_both_backends!(error_statuses_have_json_bodies);
+async fn error_statuses_have_json_bodies(backend: Backend) {
+    let h = Harness::start_with(backend, |o| o.max_body_bytes = 4096).await;
     for body in [&b"[{\"token\": "[..], b"{\"token\":\"x\"}", b"[{\"type\":\"t\"}]", b""] {
         expect_error(h.post_signed(body).await, 400, "malformed_body").await;
     }
@@ -114,19 +149,23 @@ async fn error_statuses_have_json_bodies() {
     assert!(big.len() > 4096);
     expect_error(h.post_signed(&big).await, 413, "payload_too_large").await;
 
+    // Database down: 503, and nothing of the request was written.
     let ours = token("during outage");
-    h.store.add_key(key_hash(&ours), "active");
-    h.store.inner.lock().unwrap().down = true;
+    let id = h.add_key(&ours).await;
+    assert_eq!(h.get("/readyz").await.status(), 200);
+    h.store.close().await;
     expect_error(h.post_signed(&alert_body(&[&ours])).await, 503, "store_unavailable").await;
     assert_eq!(h.get("/readyz").await.status(), 503);
-    h.store.inner.lock().unwrap().down = false;
-    assert_eq!(h.get("/readyz").await.status(), 200);
-    assert_eq!(h.store.inner.lock().unwrap().outbox, 0);
+    let reopened = revokd::store::Store::open(&h.db.url).await.unwrap();
+    assert_eq!(reopened.key(id).await.unwrap().status, KeyStatus::Active);
+    assert!(reopened.outbox(None).await.unwrap().is_empty());
+    reopened.close().await;
+    h.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_key_id_refetches_the_keys_once_per_interval() {
-    let h = Harness::start().await;
+    let h = Harness::start(Backend::Sqlite).await;
     let body = alert_body(&[&token("rotation")]);
     assert_eq!(h.post_signed(&body).await.status(), 200);
 
@@ -150,11 +189,12 @@ async fn an_unknown_key_id_refetches_the_keys_once_per_interval() {
     // The API token is sent when fetching keys.
     let auth = h.github.state.lock().unwrap().keys_authorization.clone();
     assert!(auth.iter().all(|a| a.as_deref() == Some(&format!("Bearer {}", super::API_TOKEN)[..])), "{auth:?}");
+    h.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_keys_keep_working_while_the_keys_endpoint_is_down() {
-    let h = Harness::start_with(|o| o.keys.unknown_id_refetch_every = std::time::Duration::ZERO).await;
+    let h = Harness::start_with(Backend::Sqlite, |o| o.keys.unknown_id_refetch_every = std::time::Duration::ZERO).await;
     let body = alert_body(&[&token("outage")]);
     assert_eq!(h.post_signed(&body).await.status(), 200);
     h.github.set_keys_down(Some(500));
@@ -163,19 +203,20 @@ async fn cached_keys_keep_working_while_the_keys_endpoint_is_down() {
     let response = h.post_partner(&body, Some(&other.id), Some(&other.sign(&body))).await;
     expect_error(response, 401, "unknown_key_id").await;
     assert_eq!(h.get("/readyz").await.status(), 200, "cached keys still count as loaded");
+    h.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_metrics() {
-    let h = Harness::start().await;
+    let h = Harness::start(Backend::Sqlite).await;
     assert_eq!(h.get("/healthz").await.status(), 200);
     let ours = token("metrics");
-    h.store.add_key(key_hash(&ours), "active");
+    h.add_key(&ours).await;
     assert_eq!(h.post_signed(&alert_body(&[&ours])).await.status(), 200);
     let metrics = h.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("revokd_leak_to_disable_seconds_bucket"), "{metrics}");
     assert!(metrics.contains("revokd_leak_reports_total"), "{metrics}");
     let base = h.base.clone();
-    h.daemon.shutdown().await.unwrap();
+    h.finish().await;
     assert!(reqwest::get(format!("{base}/healthz")).await.is_err(), "the listener is closed after shutdown");
 }

@@ -2,8 +2,10 @@
 
 use serde_json::{Value, json};
 
-use super::{Harness, WEBHOOK_SECRET, expect_error, key_hash, token};
+use super::partner::on_both_backends;
+use super::{Backend, Harness, WEBHOOK_SECRET, expect_error, token};
 use revokd::github::signature::WebhookSecret;
+use revokd::store::KeyStatus;
 
 impl Harness {
     async fn post_webhook(
@@ -43,7 +45,7 @@ fn alert_event(action: &str, number: u64, secret_type: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ping_and_signature_checks() {
-    let h = Harness::start().await;
+    let h = Harness::start(Backend::Sqlite).await;
     let response = h.post_signed_webhook("ping", "d-ping", &json!({"zen": "Keep it simple."})).await;
     assert_eq!(response.status(), 200);
     let body = br#"{"zen":"x"}"#;
@@ -53,11 +55,11 @@ async fn ping_and_signature_checks() {
     expect_error(h.post_webhook("ping", "d-3", body, Some("sha256=nothex".into())).await, 401, "bad_signature").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alert_for_our_type_fetches_the_secret_and_disables_the_key_once() {
-    let h = Harness::start().await;
+on_both_backends!(alert_for_our_type_fetches_the_secret_and_disables_the_key_once);
+async fn alert_for_our_type_fetches_the_secret_and_disables_the_key_once(backend: Backend) {
+    let h = Harness::start(backend).await;
     let ours = token("repo alert");
-    h.store.add_key(key_hash(&ours), "active");
+    let id = h.add_key(&ours).await;
     h.github.add_alert(
         "octo",
         "app",
@@ -83,14 +85,18 @@ async fn alert_for_our_type_fetches_the_secret_and_disables_the_key_once() {
     let response =
         h.post_signed_webhook("secret_scanning_alert", "d-reopen", &alert_event("reopened", 7, "xai_api_key")).await;
     assert_eq!(response.json::<Value>().await.unwrap()["outcome"], "already_disabled");
-    let inner = h.store.inner.lock().unwrap();
-    assert_eq!(inner.outbox, 1);
-    assert_eq!(inner.leaks[0].url, "https://github.com/octo/app/security/secret-scanning/7");
+    assert_eq!(h.key_status(id).await, KeyStatus::Disabled);
+    assert_eq!(h.outbox().await.len(), 1);
+    let audit = h.audit_of(id).await;
+    let disabled = audit.iter().find(|e| e.event == "key.disabled").unwrap();
+    assert!(disabled.description.contains("https://github.com/octo/app/security/secret-scanning/7"), "{disabled:?}");
+    assert_eq!(disabled.actor, "github");
+    h.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_events_are_accepted_and_recorded() {
-    let h = Harness::start().await;
+    let h = Harness::start(Backend::Sqlite).await;
     let cases = [
         ("push", json!({"ref": "refs/heads/main"})),
         ("secret_scanning_alert", alert_event("resolved", 8, "xai_api_key")),
@@ -100,21 +106,25 @@ async fn other_events_are_accepted_and_recorded() {
         let response = h.post_signed_webhook(event, &format!("d-other-{n}"), body).await;
         assert_eq!(response.status(), 202, "{event} {body}");
     }
-    assert_eq!(h.store.inner.lock().unwrap().deliveries.len(), 3);
+    for n in 0..3 {
+        assert!(h.store.delivery_seen(&format!("d-other-{n}")).await.unwrap());
+    }
     assert!(h.github.state.lock().unwrap().alert_authorization.is_empty(), "no API call for events we ignore");
     let response = h.post_signed_webhook("secret_scanning_alert", "d-bad", &json!({"action": "created"})).await;
     expect_error(response, 400, "malformed_body").await;
+    h.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_github_api_call_can_be_redelivered() {
-    let h = Harness::start().await;
+    let h = Harness::start(Backend::Sqlite).await;
     let ours = token("late alert");
-    h.store.add_key(key_hash(&ours), "active");
+    h.add_key(&ours).await;
     let event = alert_event("publicly_leaked", 11, "xai_api_key");
     let response = h.post_signed_webhook("secret_scanning_alert", "d-retry", &event).await;
     expect_error(response, 502, "github_api_failed").await;
     h.github.add_alert("octo", "app", 11, json!({"number": 11, "secret_type": "xai_api_key", "secret": ours}));
     let response = h.post_signed_webhook("secret_scanning_alert", "d-retry", &event).await;
     assert_eq!(response.json::<Value>().await.unwrap()["outcome"], "disabled_now");
+    h.finish().await;
 }

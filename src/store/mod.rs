@@ -1,0 +1,339 @@
+//! The key store: teams, API keys (by hash only), leaks, the outbox and the audit log,
+//! on SQLite or PostgreSQL through `sqlx`. All of revokd's SQL lives in this module.
+//!
+//! Both backends run the same statements (`$1`-style binds work on both) through the
+//! [`Conn`] enum; only connecting, locking and migrations differ.
+//!
+//! Concurrency: every write runs in a transaction opened by [`Db::begin_write`], which
+//! serialises writers — `BEGIN IMMEDIATE` on SQLite (across processes, waiting up to the
+//! busy timeout), a transaction-scoped advisory lock on PostgreSQL (across replicas).
+//! That lock is what keeps the audit log one linear hash chain; row constraints
+//! (unique `key_hash`, `token_hash`, `dedupe_key`, conditional status updates) keep the
+//! data right even without it. Reads take no lock.
+
+mod audit;
+mod deliveries;
+mod keys;
+mod leaks;
+mod migrate;
+mod outbox;
+mod teams;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgConnection, Postgres, Sqlite, SqliteConnection, Transaction};
+
+pub use audit::{
+    AuditEvent, AuditQuery, ChainBreak, ChainStatus, EventKind, GENESIS_HASH, NewEvent, canonical_encoding, chain_hash,
+    event_hash,
+};
+pub use keys::{KeyFilter, KeyOrigin, KeyRecord, KeyStatus, NewKey};
+pub use leaks::{LeakOutcome, LeakReport, LeakedKey};
+pub use outbox::{OutboxRow, OutboxStatus};
+pub use teams::{Member, Role, TeamSummary};
+
+/// How long a SQLite writer waits for another process's write transaction before
+/// failing with "database is locked". Long enough to ride out a burst of CLI commands
+/// and a daemon; short enough that a stuck lock surfaces as an error.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections per pool. SQLite serialises writers anyway (extra connections only serve
+/// concurrent readers); PostgreSQL replicas each hold this many server connections.
+const MAX_CONNECTIONS: u32 = 8;
+
+/// Key of the PostgreSQL advisory lock that serialises writers (the audit chain head).
+/// Any constant works as long as every replica uses the same one: b"revokd\0\x01".
+const PG_CHAIN_LOCK: i64 = 0x7265_766f_6b64_0001;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL {0:?} (expected sqlite://PATH or postgres://…)")]
+    UnsupportedUrl(String),
+    #[error("team {0:?} already exists")]
+    TeamExists(String),
+    #[error("no team named {0:?}")]
+    TeamNotFound(String),
+    #[error("invalid team name {0:?} (1-64 characters: letters, digits, '.', '_', '-')")]
+    InvalidTeamName(String),
+    #[error("invalid email address {0:?}")]
+    InvalidEmail(String),
+    #[error("a team needs at least one admin")]
+    NoAdmin,
+    #[error("{email} is not a member of team {team}")]
+    MemberNotFound { team: String, email: String },
+    #[error("{email} is already {role} of team {team}")]
+    MemberExists { team: String, email: String, role: Role },
+    #[error("{email} is the last admin of team {team}; add another admin first")]
+    LastAdmin { team: String, email: String },
+    #[error("no key with id {0}")]
+    KeyNotFound(i64),
+    #[error("key {id} is {status}: cannot {action} it")]
+    KeyState { id: i64, status: KeyStatus, action: &'static str },
+    #[error("key #{position} of the batch is already stored (key id {existing})")]
+    DuplicateKey { position: usize, existing: i64 },
+    #[error("a reason is required")]
+    EmptyReason,
+    #[error("database holds an invalid value: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// True when the database could not be reached or answered in time: a retry later
+    /// may succeed, and an HTTP caller should answer 503 (nothing was written).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::Protocol(_)
+                    | sqlx::Error::WorkerCrashed
+            )
+        ) || self.is_busy()
+    }
+
+    fn is_busy(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout.
+                matches!(e.code().as_deref(), Some("5") | Some("6"))
+            }
+            _ => false,
+        }
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// A connection pool to one of the two backends.
+#[derive(Debug, Clone)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A transaction on either backend. Dropped without [`Tx::commit`], it rolls back.
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// A pooled connection on either backend (reads).
+enum Pooled {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+}
+
+/// A borrowed connection: what every query function in this module runs on.
+pub(crate) enum Conn<'a> {
+    Sqlite(&'a mut SqliteConnection),
+    Postgres(&'a mut PgConnection),
+}
+
+impl Tx {
+    pub(crate) fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Tx::Sqlite(t) => Conn::Sqlite(t),
+            Tx::Postgres(t) => Conn::Postgres(t),
+        }
+    }
+
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+impl Pooled {
+    fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Pooled::Sqlite(c) => Conn::Sqlite(c),
+            Pooled::Postgres(c) => Conn::Postgres(c),
+        }
+    }
+}
+
+/// Runs one statement with binds on a `&mut Conn`; evaluates to
+/// `Result<u64 /* rows affected */, sqlx::Error>`.
+macro_rules! execute {
+    ($conn:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
+        match $conn {
+            $crate::store::Conn::Sqlite(c) => sqlx::query($sql)$(.bind($bind))*
+                .execute(&mut **c).await.map(|r| r.rows_affected()),
+            $crate::store::Conn::Postgres(c) => sqlx::query($sql)$(.bind($bind))*
+                .execute(&mut **c).await.map(|r| r.rows_affected()),
+        }
+    };
+}
+
+/// Runs a query on a `&mut Conn` and decodes rows into `$ty` (a `FromRow` type or a
+/// tuple) with `$fetch` = `fetch_one`, `fetch_optional` or `fetch_all`.
+macro_rules! fetch {
+    ($conn:expr, $fetch:ident, $ty:ty, $sql:expr $(, $bind:expr)* $(,)?) => {
+        match $conn {
+            $crate::store::Conn::Sqlite(c) => sqlx::query_as::<_, $ty>($sql)$(.bind($bind))*
+                .$fetch(&mut **c).await,
+            $crate::store::Conn::Postgres(c) => sqlx::query_as::<_, $ty>($sql)$(.bind($bind))*
+                .$fetch(&mut **c).await,
+        }
+    };
+}
+
+pub(crate) use {execute, fetch};
+
+impl Db {
+    /// Opens a pool for `url`. SQLite files are created if missing and use WAL, a busy
+    /// timeout, `synchronous = FULL` (a reported leak survives power loss) and foreign
+    /// keys. Connects lazily-but-checked: one connection is opened now so a bad URL or
+    /// an unreachable server fails here.
+    pub async fn connect(url: &str) -> Result<Db, StoreError> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(MAX_CONNECTIONS)
+                .acquire_timeout(SQLITE_BUSY_TIMEOUT + Duration::from_secs(5))
+                .connect_with(options)
+                .await?;
+            Ok(Db::Sqlite(pool))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(MAX_CONNECTIONS)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            Ok(Db::Postgres(pool))
+        } else {
+            Err(StoreError::UnsupportedUrl(crate::config::redact_url(url)))
+        }
+    }
+
+    /// Starts a write transaction holding the store's write lock (see the module doc).
+    /// Cost: one `BEGIN` round trip, plus one lock round trip on PostgreSQL.
+    pub async fn begin_write(&self) -> Result<Tx, StoreError> {
+        match self {
+            Db::Sqlite(pool) => Ok(Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?)),
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_CHAIN_LOCK).execute(&mut *tx).await?;
+                Ok(Tx::Postgres(tx))
+            }
+        }
+    }
+
+    async fn acquire(&self) -> Result<Pooled, StoreError> {
+        Ok(match self {
+            Db::Sqlite(pool) => Pooled::Sqlite(pool.acquire().await?),
+            Db::Postgres(pool) => Pooled::Postgres(pool.acquire().await?),
+        })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(pool) => pool.close().await,
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// The store: every operation on teams, keys, leaks, the outbox and the audit log.
+/// Cheap to clone (a pool handle).
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Db,
+}
+
+impl Store {
+    /// Connects to `url` and applies pending migrations.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let store = Store::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without migrating (for `revokd db migrate`, which reports what it did).
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Ok(Store { db: Db::connect(url).await? })
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+}
+
+/// Current time as UTC milliseconds since the Unix epoch (the stored time format).
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Formats stored milliseconds as RFC 3339 UTC with millisecond precision
+/// (`2026-11-29T04:06:00.123Z`).
+pub fn format_ms(ms: i64) -> String {
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(FORMAT).ok())
+        .unwrap_or_else(|| format!("{ms}ms"))
+}
+
+/// Parses `2026-11-29T04:06:00Z` (RFC 3339) or a relative time in the past such as
+/// `24h`, `30m`, `7d` (see [`crate::config::parse_duration`]) into stored milliseconds.
+pub fn parse_time(text: &str, now_ms: i64) -> Result<i64, String> {
+    if let Ok(t) = time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339) {
+        return Ok((t.unix_timestamp_nanos() / 1_000_000) as i64);
+    }
+    match crate::config::parse_duration(text) {
+        Ok(ago) => Ok(now_ms.saturating_sub(i64::try_from(ago.as_millis()).unwrap_or(i64::MAX))),
+        Err(_) => {
+            Err(format!("invalid time {text:?} (expected RFC 3339 like 2026-01-31T12:00:00Z, or an age like 24h)"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_round_trip() {
+        let ms = 1_764_388_800_123;
+        let text = format_ms(ms);
+        assert_eq!(text, "2025-11-29T04:00:00.123Z");
+        assert_eq!(parse_time(&text, 0).unwrap(), ms);
+        assert_eq!(parse_time("24h", 100_000_000).unwrap(), 100_000_000 - 86_400_000);
+        assert!(parse_time("yesterday", 0).is_err());
+    }
+}
