@@ -3,6 +3,7 @@
 
 mod fake_github;
 mod partner;
+mod scan_revoke;
 mod webhook;
 
 use std::sync::Arc;
