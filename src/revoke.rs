@@ -10,7 +10,9 @@
 //! (one disable and one email per token, across requests and replicas) is the store's
 //! transaction and constraints, not in-process state.
 //!
-//! Cost: one scanner pass over the token (microseconds), two hashes, one transaction.
+//! Cost: one scanner pass over the token (microseconds), two hashes, and a share of one
+//! store transaction: concurrent reports are committed together (see [`GroupCommit`]),
+//! so a commit's fsync is paid once per group, not once per token.
 
 use std::sync::Arc;
 use std::time::Instant;
