@@ -106,8 +106,10 @@ impl StoreError {
     fn is_busy(&self) -> bool {
         match self {
             StoreError::Database(sqlx::Error::Database(e)) => {
-                // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout.
-                matches!(e.code().as_deref(), Some("5") | Some("6"))
+                // SQLITE_BUSY (5) / SQLITE_LOCKED (6), or one of their extended codes
+                // (low byte), after the busy timeout ran out.
+                let primary = e.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff);
+                e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() && matches!(primary, Some(5 | 6))
             }
             _ => false,
         }
@@ -210,8 +212,10 @@ impl Db {
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(true);
+            // Each connection to `sqlite::memory:` is its own database: use one.
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
             let pool = SqlitePoolOptions::new()
-                .max_connections(MAX_CONNECTIONS)
+                .max_connections(if in_memory { 1 } else { MAX_CONNECTIONS })
                 .acquire_timeout(SQLITE_BUSY_TIMEOUT + Duration::from_secs(5))
                 .connect_with(options)
                 .await?;
@@ -335,5 +339,21 @@ mod tests {
         assert_eq!(parse_time(&text, 0).unwrap(), ms);
         assert_eq!(parse_time("24h", 100_000_000).unwrap(), 100_000_000 - 86_400_000);
         assert!(parse_time("yesterday", 0).is_err());
+    }
+
+    #[tokio::test]
+    async fn in_memory_sqlite_is_one_database() {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        store.create_team("t", &["a@example.com".into()], &[], "test").await.unwrap();
+        // Several reads would hit several connections if the pool had more than one.
+        for _ in 0..3 {
+            assert_eq!(store.teams().await.unwrap().len(), 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn unsupported_url_is_refused() {
+        let err = Store::open("mysql://u:pw@h/db").await.unwrap_err();
+        assert!(matches!(err, StoreError::UnsupportedUrl(ref u) if !u.contains("pw")), "{err}");
     }
 }

@@ -1,5 +1,18 @@
-//! Integration tests: one binary, grouped by topic.
+//! Integration tests: one binary (one link step), grouped by topic.
+//!
+//! Store and CLI tests run on SQLite (a temporary file) and on PostgreSQL
+//! (`REVOKD_TEST_PG`, default `postgres://postgres@127.0.0.1:5432`), each test in a
+//! fresh database that it drops afterwards.
 
+mod testdb;
+
+mod cli_audit;
+mod cli_config;
+mod cli_keys;
+mod cli_teams;
 mod scan_cli;
 mod serve;
+mod store_audit;
+mod store_keys;
+mod store_leaks;
 mod support;

@@ -7,7 +7,6 @@ mod scan_revoke;
 mod webhook;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine as _;
 use p256::ecdsa::signature::Signer as _;
@@ -22,6 +21,8 @@ use revokd::scan::Scanner;
 use revokd::secret::{Secret, redact, sha256_hex};
 use revokd::store::{AuditEvent, AuditQuery, ChainStatus, KeyOrigin, KeyStatus, NewKey, OutboxRow, Store};
 
+pub use crate::testdb::Backend;
+use crate::testdb::TestDb;
 use fake_github::FakeGitHub;
 
 pub const PEPPER: &[u8] = b"test pepper";
@@ -63,58 +64,6 @@ pub fn token(seed: &str) -> String {
     }
     out.truncate(84);
     out
-}
-
-/// Which database a test runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    /// 127.0.0.1:5432, user postgres, trust auth; each test creates and drops its database.
-    Postgres,
-}
-
-/// A fresh database for one test.
-pub struct TestDb {
-    pub url: String,
-    _dir: Option<tempfile::TempDir>,
-    pg_name: Option<String>,
-}
-
-const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-impl TestDb {
-    pub async fn create(backend: Backend) -> TestDb {
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}", dir.path().join("revokd.db").display());
-                TestDb { url, _dir: Some(dir), pg_name: None }
-            }
-            Backend::Postgres => {
-                static NEXT: AtomicUsize = AtomicUsize::new(0);
-                let name = format!("revokd_it_serve_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-                let admin = sqlx::PgPool::connect(PG_ADMIN_URL).await.expect("PostgreSQL on 127.0.0.1:5432");
-                sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                    .execute(&admin)
-                    .await
-                    .unwrap();
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
-                admin.close().await;
-                TestDb { url: format!("postgres://postgres@127.0.0.1:5432/{name}"), _dir: None, pg_name: Some(name) }
-            }
-        }
-    }
-
-    pub async fn drop_database(&self) {
-        if let Some(name) = &self.pg_name {
-            let admin = sqlx::PgPool::connect(PG_ADMIN_URL).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                .execute(&admin)
-                .await
-                .unwrap();
-            admin.close().await;
-        }
-    }
 }
 
 pub fn key_hash(token: &str) -> String {
@@ -162,7 +111,7 @@ impl Harness {
             ..ServeOptions::default()
         };
         adjust(&mut options);
-        let db = TestDb::create(backend).await;
+        let db = TestDb::new(backend).await;
         let store = Store::open(&db.url).await.unwrap();
         store.create_team(TEAM, &[OWNER.to_owned()], &[], "test").await.unwrap();
         let scanner = Arc::new(Scanner::new(Arc::new(RuleSet::load(&[]).unwrap())).unwrap());
@@ -171,11 +120,10 @@ impl Harness {
         Harness { daemon, github, key, store, db, client: reqwest::Client::new(), base }
     }
 
-    /// Stops the daemon, closes the store and drops a PostgreSQL test database.
+    /// Stops the daemon and closes the store (the test database is dropped with `db`).
     pub async fn finish(self) {
         self.daemon.shutdown().await.unwrap();
         self.store.close().await;
-        self.db.drop_database().await;
     }
 
     /// Stores `token` as an active key of team `acme`; returns its id.

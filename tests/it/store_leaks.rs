@@ -1,0 +1,215 @@
+//! `Store::report_leak`, the one revocation transaction, and the retention purge.
+
+use std::sync::Arc;
+
+use revokd::secret::Secret;
+use revokd::store::{AuditQuery, ChainStatus, KeyOrigin, KeyStatus, LeakOutcome, LeakReport, Store};
+
+use crate::both_backends;
+use crate::store_keys::{new_key, team_with_key};
+use crate::testdb::{Backend, TestDb, pepper, raw_sql, xai_token};
+
+both_backends!(
+    leak_of_an_active_key_disables_it_once,
+    leak_outcomes_for_disabled_deleted_and_unknown_keys,
+    concurrent_reports_disable_once_and_enqueue_once,
+    purge_removes_only_old_leaks_and_is_audited,
+    keys_never_stored_in_clear,
+);
+
+fn report(token: &str, url: &str) -> LeakReport {
+    LeakReport::new(&Secret::new(token), &pepper(), "xai_api_key", "github_partner", Some(url.to_string()), "github")
+}
+
+fn events(list: &[revokd::store::AuditEvent]) -> Vec<&str> {
+    list.iter().map(|e| e.event.as_str()).collect()
+}
+
+async fn leak_of_an_active_key_disables_it_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let token = xai_token();
+    let id = team_with_key(&store, &token).await;
+    let before = store.audit_events(&AuditQuery::default()).await.unwrap().len();
+
+    let outcome = store.report_leak(&report(&token, "https://github.com/o/r/blob/x")).await.unwrap();
+    let LeakOutcome::DisabledNow(leaked) = &outcome else {
+        panic!("expected DisabledNow, got {outcome:?}");
+    };
+    assert!(outcome.is_our_key());
+    assert_eq!((leaked.key.id, leaked.key.status, leaked.sightings), (id, KeyStatus::Disabled, 1));
+    assert!(leaked.key.disabled_reason.as_deref().unwrap().contains("https://github.com/o/r/blob/x"));
+
+    // One email per admin, none for the plain member.
+    let outbox = store.outbox(None).await.unwrap();
+    let mut recipients: Vec<_> = outbox.iter().map(|m| m.recipient.as_str()).collect();
+    recipients.sort_unstable();
+    assert_eq!(recipients, ["alice@example.com", "bob@example.com"]);
+    assert!(outbox.iter().all(|m| m.kind == "leak" && m.key_id == Some(id)));
+    assert!(outbox[0].body.contains("https://github.com/o/r/blob/x"));
+    assert!(!outbox[0].body.contains(&token[4..]), "the email must not carry the token");
+
+    let log = store.audit_events(&AuditQuery::default()).await.unwrap();
+    assert_eq!(events(&log[before..]), ["key.disabled", "leak.reported"]);
+    assert_eq!(log[before].actor, "github");
+    assert!(!log.iter().any(|e| e.details.contains(&token[4..])), "no token in the audit log");
+
+    // The same token again: a repeat sighting, nothing new disabled or sent.
+    let again = store.report_leak(&report(&token, "https://gist.github.com/y")).await.unwrap();
+    let LeakOutcome::AlreadyDisabled(leaked) = &again else {
+        panic!("expected AlreadyDisabled, got {again:?}");
+    };
+    assert_eq!(leaked.sightings, 2);
+    assert_eq!(store.outbox(None).await.unwrap().len(), 2);
+    let log = store.audit_events(&AuditQuery::default()).await.unwrap();
+    assert_eq!(events(&log[before..]), ["key.disabled", "leak.reported", "leak.repeat"]);
+    assert!(log.last().unwrap().details.contains("gist.github.com"));
+
+    // Restored by its owner and leaked again: disabled again, owners told again.
+    store.restore_key(id, "false positive", "cli:alice").await.unwrap();
+    let third = store.report_leak(&report(&token, "https://github.com/o/r2")).await.unwrap();
+    assert!(matches!(third, LeakOutcome::DisabledNow(ref l) if l.sightings == 3), "{third:?}");
+    assert_eq!(store.outbox(None).await.unwrap().len(), 4);
+    assert!(matches!(store.verify_audit().await.unwrap(), ChainStatus::Intact { .. }));
+}
+
+async fn leak_outcomes_for_disabled_deleted_and_unknown_keys(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let disabled = xai_token();
+    let id = team_with_key(&store, &disabled).await;
+    store.disable_key(id, "rotated", "t").await.unwrap();
+    let deleted = xai_token();
+    let del_id =
+        store.add_keys("payments", "xai_api_key", &[new_key(&deleted)], KeyOrigin::Imported, "t").await.unwrap()[0].id;
+    store.delete_key(del_id, "gone", "t").await.unwrap();
+
+    // Disabled by hand, then leaked: the owners still hear about the leak, once.
+    let outcome = store.report_leak(&report(&disabled, "https://x/1")).await.unwrap();
+    assert!(matches!(outcome, LeakOutcome::AlreadyDisabled(ref l) if l.sightings == 1), "{outcome:?}");
+    assert_eq!(store.outbox(None).await.unwrap().len(), 2);
+    let key = store.key(id).await.unwrap();
+    assert_eq!(key.disabled_reason.as_deref(), Some("rotated"), "reason kept");
+
+    let outcome = store.report_leak(&report(&deleted, "https://x/2")).await.unwrap();
+    assert!(matches!(outcome, LeakOutcome::Deleted(ref l) if l.key.id == del_id), "{outcome:?}");
+    assert_eq!(store.outbox(None).await.unwrap().len(), 2, "no email for a deleted key");
+
+    let unknown = xai_token();
+    let outcome = store.report_leak(&report(&unknown, "https://x/3")).await.unwrap();
+    assert!(matches!(outcome, LeakOutcome::UnknownToken { sightings: 1, .. }), "{outcome:?}");
+    assert!(!outcome.is_our_key());
+    let outcome = store.report_leak(&report(&unknown, "https://x/3")).await.unwrap();
+    assert!(matches!(outcome, LeakOutcome::UnknownToken { sightings: 2, .. }), "{outcome:?}");
+    let last = store.audit_events(&AuditQuery::default()).await.unwrap();
+    let last = last.last().unwrap();
+    assert_eq!((last.event.as_str(), last.key_id, last.team_id), ("leak.repeat", None, None));
+    assert!(last.details.contains(&revokd::secret::sha256_hex(unknown.as_bytes())));
+}
+
+/// Reports the same token from many tasks on two independent stores (two pools, as two
+/// replicas would have) at once.
+async fn concurrent_reports_disable_once_and_enqueue_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let first = db.store().await;
+    let second = Store::open(&db.url).await.unwrap();
+    let token = xai_token();
+    let id = team_with_key(&first, &token).await;
+    let report = Arc::new(report(&token, "https://github.com/o/r"));
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = if i % 2 == 0 { first.clone() } else { second.clone() };
+            let report = Arc::clone(&report);
+            tokio::spawn(async move { store.report_leak(&report).await })
+        })
+        .collect();
+    let mut disabled_now = 0;
+    let mut sightings = Vec::new();
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            LeakOutcome::DisabledNow(l) => {
+                disabled_now += 1;
+                sightings.push(l.sightings);
+            }
+            LeakOutcome::AlreadyDisabled(l) => sightings.push(l.sightings),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(disabled_now, 1);
+    sightings.sort_unstable();
+    assert_eq!(sightings, (1..=16).collect::<Vec<_>>());
+    assert_eq!(first.outbox(None).await.unwrap().len(), 2, "one email per admin");
+    let log = first.audit_events(&AuditQuery { key_id: Some(id), ..Default::default() }).await.unwrap();
+    let count = |name| log.iter().filter(|e| e.event == name).count();
+    assert_eq!((count("key.disabled"), count("leak.reported"), count("leak.repeat")), (1, 1, 15));
+    assert!(matches!(first.verify_audit().await.unwrap(), ChainStatus::Intact { .. }));
+}
+
+async fn purge_removes_only_old_leaks_and_is_audited(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let old = xai_token();
+    team_with_key(&store, &old).await;
+    store.report_leak(&report(&old, "https://old")).await.unwrap();
+    store.report_leak(&report(&xai_token(), "https://recent")).await.unwrap();
+    let forty_days_ago = revokd::store::now_ms() - 40 * 86_400_000;
+    raw_sql(
+        &store,
+        &format!(
+            "UPDATE leaks SET first_seen = {forty_days_ago}, last_seen = {forty_days_ago} WHERE url = 'https://old'"
+        ),
+    )
+    .await;
+
+    assert_eq!(store.purge_leaks(30, "cli:t").await.unwrap(), 1);
+    assert_eq!(store.purge_leaks(30, "cli:t").await.unwrap(), 0);
+    let purges =
+        store.audit_events(&AuditQuery { event: Some("leaks.purged".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(purges.len(), 2);
+    assert!(purges[0].description.starts_with("1 leak record(s)"), "{}", purges[0].description);
+    // The audit trail of the purged leak is kept.
+    let reported =
+        store.audit_events(&AuditQuery { grep: Some("https://old".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(events(&reported), ["key.disabled", "leak.reported"]);
+    assert!(matches!(store.verify_audit().await.unwrap(), ChainStatus::Intact { .. }));
+}
+
+/// Neither the database file (SQLite, with its WAL) nor any row (PostgreSQL) holds a key
+/// in clear, and the stored hash is the peppered HMAC, not a plain SHA-256.
+async fn keys_never_stored_in_clear(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let token = xai_token();
+    team_with_key(&store, &token).await;
+    store.report_leak(&report(&token, "https://leak")).await.unwrap();
+    let body = &token[4..];
+    let plain_sha = revokd::secret::sha256_hex(token.as_bytes());
+    match db.sqlite_file() {
+        Some(file) => {
+            let mut bytes = std::fs::read(&file).unwrap();
+            if let Ok(wal) = std::fs::read(file.with_extension("db-wal")) {
+                bytes.extend(wal);
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains(body), "token body found in the SQLite file");
+            assert!(text.contains(&pepper().key_hash(&token)), "the HMAC is what is stored");
+        }
+        None => {
+            let rows: Vec<(String,)> = match store.db() {
+                revokd::store::Db::Postgres(pool) => sqlx::query_as(
+                    "SELECT row_to_json(t)::text FROM api_keys t UNION ALL SELECT row_to_json(t)::text FROM leaks t \
+                     UNION ALL SELECT row_to_json(t)::text FROM audit_events t UNION ALL SELECT row_to_json(t)::text FROM outbox t",
+                )
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+                revokd::store::Db::Sqlite(_) => unreachable!("sqlite has a file"),
+            };
+            let all: String = rows.into_iter().map(|(r,)| r).collect();
+            assert!(!all.contains(body), "token body found in a row");
+            assert!(all.contains(&pepper().key_hash(&token)));
+        }
+    }
+    let key = store.find_key_by_hash(&plain_sha).await.unwrap();
+    assert!(key.is_none(), "a plain SHA-256 of the token must not find the key");
+}
