@@ -19,6 +19,8 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 DURATION=${DURATION:-20s}
 PORT=${PORT:-18080}
+# KIND=foreign: tokens of a type we do not issue (HTTP + signature path only, no DB work).
+KIND=${KIND:-issued}
 KEYS_PORT=${KEYS_PORT:-18081}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,7 +38,9 @@ trap cleanup EXIT
 (cd "$root" && cargo build --release --quiet --bin revokd --example webhook_load_prep)
 revokd="$target/release/revokd"
 
-"$target/release/examples/webhook_load_prep" "$work" "$REQUESTS" "$TOKENS"
+prep_args=("$work" "$REQUESTS" "$TOKENS")
+[[ $KIND == foreign ]] && prep_args+=(foreign)
+"$target/release/examples/webhook_load_prep" "${prep_args[@]}"
 (cd "$work" && exec python3 -m http.server "$KEYS_PORT" --bind 127.0.0.1 >/dev/null 2>&1) &
 pids+=($!)
 
@@ -63,7 +67,7 @@ export REVOKD_CONFIG="$work/revokd.toml"
 cd "$work"
 "$revokd" db migrate >/dev/null
 "$revokd" teams add load --admin load@example.com >/dev/null
-time "$revokd" keys import --team load < "$work/tokens.txt" >/dev/null
+[[ $KIND == foreign ]] || "$revokd" keys import --team load < "$work/tokens.txt" >/dev/null
 
 "$revokd" serve &
 pids+=($!)

@@ -3,7 +3,9 @@
 //! keys, and pre-signed alert bodies for wrk, so the load generator spends no CPU on
 //! ECDSA and the server's measured cost includes one signature check per request.
 //!
-//! Usage: `webhook_load_prep OUT_DIR REQUESTS TOKENS_PER_REQUEST`
+//! Usage: `webhook_load_prep OUT_DIR REQUESTS TOKENS_PER_REQUEST [foreign]`; with
+//! `foreign` the tokens are of a type we do not issue, which measures the HTTP and
+//! signature path alone (no database work).
 //! Writes `OUT_DIR/keys.json`, `OUT_DIR/tokens.txt` (one a line) and
 //! `OUT_DIR/requests.tsv` (`key_id \t base64 signature \t body` per line).
 
@@ -21,8 +23,10 @@ const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [out, requests, per_request] = args.as_slice() else {
-        return Err("usage: webhook_load_prep OUT_DIR REQUESTS TOKENS_PER_REQUEST".into());
+    let (out, requests, per_request, foreign) = match args.as_slice() {
+        [out, requests, per_request] => (out, requests, per_request, false),
+        [out, requests, per_request, kind] if kind == "foreign" => (out, requests, per_request, true),
+        _ => return Err("usage: webhook_load_prep OUT_DIR REQUESTS TOKENS_PER_REQUEST [foreign]".into()),
     };
     let out = PathBuf::from(out);
     let requests: usize = requests.parse()?;
@@ -41,7 +45,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for r in 0..requests {
         let alerts: Vec<_> = (0..per_request)
             .map(|t| {
-                let token = token(&format!("{seed}/{r}/{t}"));
+                let mut token = token(&format!("{seed}/{r}/{t}"));
+                if foreign {
+                    token = token.replacen("xai-", "zzz-", 1);
+                }
                 serde_json::json!({"token": token, "type": "xai_api_key", "url": format!("https://github.com/load/test/blob/main/f{r}.py"), "source": "content"})
             })
             .collect();
