@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use super::{actor, open_store};
-use revokd::config::Config;
+use revokd::config::{Config, LogConfig, LogFormat, LogLevel};
 use revokd::daemon::{Daemon, ServeOptions};
 use revokd::pepper::Pepper;
 use revokd::revoke::{Door, LeakReport, Outcome, Revoker};
@@ -18,6 +18,7 @@ use revokd::scan::finding::Finding;
 /// `revokd serve`: migrations, GitHub keys, HTTP listener; runs until SIGTERM/Ctrl-C.
 pub fn serve(config_path: Option<&Path>, scanner: Scanner) -> Result<u8> {
     let config = Config::load(config_path)?;
+    init_logging(&config.log);
     let options = ServeOptions::from_config(&config)?;
     let pepper = Pepper::load_or_create(&config.pepper_file())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
@@ -29,6 +30,29 @@ pub fn serve(config_path: Option<&Path>, scanner: Scanner) -> Result<u8> {
         store.close().await;
         Ok(0)
     })
+}
+
+/// Daemon logs on stderr: `log.level`, JSON unless `log.format` says `text` (or `auto`
+/// and stderr is a terminal). Log lines carry token hashes and row ids, never tokens.
+fn init_logging(log: &LogConfig) {
+    use std::io::IsTerminal;
+    use tracing::level_filters::LevelFilter;
+    let level = match log.level {
+        LogLevel::Trace => LevelFilter::TRACE,
+        LogLevel::Debug => LevelFilter::DEBUG,
+        LogLevel::Info => LevelFilter::INFO,
+        LogLevel::Warn => LevelFilter::WARN,
+        LogLevel::Error => LevelFilter::ERROR,
+    };
+    let json = match log.format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr);
+    // A subscriber installed earlier (tests) wins; logging is never a reason to fail.
+    let _ =
+        if json { builder.json().try_init() } else { builder.with_ansi(std::io::stderr().is_terminal()).try_init() };
 }
 
 /// `revokd scan --revoke`: reports every revocable finding through the core (one
