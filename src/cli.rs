@@ -29,6 +29,15 @@ pub enum Command {
     /// List and test the rule set.
     #[command(subcommand)]
     Patterns(PatternsCommand),
+    /// Run the daemon: GitHub partner alerts and webhooks, health and metrics over HTTP.
+    ///
+    /// Applies migrations, loads GitHub's public keys, listens on `server.listen`, and
+    /// drains in-flight requests on SIGTERM or Ctrl-C.
+    Serve {
+        /// Also load every `*.toml` rule file in DIR (repeatable; adds to `patterns.dirs`).
+        #[arg(long = "patterns", value_name = "DIR")]
+        pattern_dirs: Vec<PathBuf>,
+    },
     /// Validate the configuration and print it (secrets redacted).
     CheckConfig,
     /// Database maintenance.
@@ -223,6 +232,10 @@ pub struct ScanArgs {
     /// Write every finding of this scan (baselined or not) to FILE as a JSON baseline.
     #[arg(long, value_name = "FILE")]
     pub write_baseline: Option<PathBuf>,
+    /// Report every finding of a revocable type to the key store (disabling keys of ours,
+    /// emailing their owners) and print what happened to each on stderr.
+    #[arg(long)]
+    pub revoke: bool,
     /// Include raw secrets in the report. Never use in shared CI logs.
     #[arg(long)]
     pub show_secrets: bool,

@@ -4,9 +4,13 @@
 //! See ARCHITECTURE.md for the data flow and where each part lives.
 
 pub mod config;
+pub mod daemon;
+pub mod github;
+pub mod http;
 pub mod keygen;
 pub mod patterns;
 pub mod pepper;
+pub mod revoke;
 pub mod scan;
 pub mod secret;
 pub mod store;

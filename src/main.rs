@@ -40,7 +40,12 @@ fn main() -> ExitCode {
 
 fn try_main(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Scan(args) => scan(args),
+        Command::Scan(args) => scan(args, cli.config.as_deref()),
+        Command::Serve { pattern_dirs } => {
+            let mut dirs = revokd::config::Config::load(cli.config.as_deref())?.patterns.dirs;
+            dirs.extend(pattern_dirs);
+            cmd::serve(cli.config.as_deref(), load_scanner(&dirs)?)
+        }
         Command::Patterns(PatternsCommand::List { pattern_dirs, format }) => patterns_list(&pattern_dirs, format),
         Command::Patterns(PatternsCommand::Test { dir }) => patterns_test(dir.as_deref()),
         Command::Patterns(PatternsCommand::ImportGitleaks { file, output }) => {
@@ -65,7 +70,7 @@ fn load_scanner(pattern_dirs: &[PathBuf]) -> Result<Scanner> {
     Ok(scanner)
 }
 
-fn scan(args: ScanArgs) -> Result<u8> {
+fn scan(args: ScanArgs, config_path: Option<&Path>) -> Result<u8> {
     let started = Instant::now();
     let scanner = load_scanner(&args.pattern_dirs)?;
     let baseline = match &args.baseline {
@@ -114,6 +119,9 @@ fn scan(args: ScanArgs) -> Result<u8> {
             s.skipped_large,
             s.errors
         );
+    }
+    if args.revoke {
+        cmd::revoke_findings(config_path, scanner, &findings)?;
     }
     Ok(if findings.is_empty() { 0 } else { EXIT_FINDINGS })
 }

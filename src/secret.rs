@@ -25,6 +25,14 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Deserialises from a JSON string, so request types can hold a [`Secret`] field and
+/// still derive `Debug` safely.
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Secret, D::Error> {
+        String::deserialize(deserializer).map(Secret)
+    }
+}
+
 /// SHA-256 of `bytes`, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};

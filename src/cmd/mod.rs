@@ -3,6 +3,7 @@
 
 mod audit;
 mod keys;
+mod serve;
 mod teams;
 
 use std::future::Future;
@@ -17,6 +18,7 @@ use revokd::store::Store;
 
 pub use audit::audit;
 pub use keys::keys;
+pub use serve::{revoke_findings, serve};
 pub use teams::teams;
 
 /// Runs `future` on a single-threaded Tokio runtime: CLI commands make a handful of

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::audit::{self, EventKind, NewEvent};
 use super::keys::{self, KeyRecord, KeyStatus};
 use super::outbox::{self, NewMail};
-use super::{Store, StoreError, fetch, now_ms, teams};
+use super::{Conn, Store, StoreError, fetch, now_ms, teams};
 use crate::secret::{Secret, sha256_hex};
 
 /// A leaked token as reported by one door. Holds hashes only, never the token.
@@ -101,96 +101,24 @@ impl Store {
     /// Cost: about ten statements in one write transaction, serialised with every other
     /// store write (see the module doc of [`crate::store`]).
     pub async fn report_leak(&self, report: &LeakReport) -> Result<LeakOutcome, StoreError> {
+        let mut outcomes = self.report_leaks(std::slice::from_ref(report)).await?;
+        outcomes.pop().ok_or_else(|| StoreError::Corrupt("report_leaks returned no outcome".into()))
+    }
+
+    /// [`Store::report_leak`] for several reports in ONE transaction (one commit, one
+    /// fsync), in order: a later report of the same token sees the earlier one. Returns
+    /// one outcome per report; on error nothing of the batch was written. The daemon
+    /// uses it to share one commit among concurrent requests (group commit).
+    pub async fn report_leaks(&self, reports: &[LeakReport]) -> Result<Vec<LeakOutcome>, StoreError> {
         let at = now_ms();
         let mut tx = self.db.begin_write().await?;
         let mut c = tx.conn();
-        let key = keys::key_by_hash(&mut c, &report.key_hash).await?;
-        let (leak_id, sightings): (i64, i64) = fetch!(
-            &mut c,
-            fetch_one,
-            (i64, i64),
-            "INSERT INTO leaks (key_id, token_hash, token_type, source, url, reporter, first_seen, last_seen, sightings) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 1) \
-             ON CONFLICT (token_hash) DO UPDATE SET last_seen = excluded.last_seen, \
-             sightings = leaks.sightings + 1, key_id = COALESCE(leaks.key_id, excluded.key_id) \
-             RETURNING id, sightings",
-            key.as_ref().map(|k| k.id),
-            &report.token_sha256,
-            &report.token_type,
-            &report.source,
-            report.url.as_deref(),
-            &report.reporter,
-            at,
-        )?;
-        let first_sighting = sightings == 1;
-        let mut events = Vec::new();
-        let outcome = match key {
-            None => LeakOutcome::UnknownToken { leak_id, sightings },
-            Some(key) => {
-                let reason = match &report.url {
-                    Some(url) => format!("leaked ({}): {url}", report.source),
-                    None => format!("leaked ({})", report.source),
-                };
-                let disabled_now =
-                    key.status == KeyStatus::Active && keys::disable_if_active(&mut c, key.id, at, &reason).await?;
-                let after = keys::key_by_id(&mut c, key.id).await?;
-                if disabled_now {
-                    events.push(NewEvent {
-                        event: EventKind::KeyDisabled,
-                        actor: report.reporter.clone(),
-                        team_id: Some(after.team_id),
-                        key_id: Some(after.id),
-                        description: format!(
-                            "key {} ({}) of team {} disabled: {reason}",
-                            after.id, after.redacted, after.team
-                        ),
-                        details: json!({
-                            "reason": reason,
-                            "previous_status": "active",
-                            "redacted": after.redacted,
-                            "leak_id": leak_id,
-                        }),
-                    });
-                }
-                let leaked = LeakedKey { key: after, leak_id, sightings };
-                match leaked.key.status {
-                    _ if disabled_now => LeakOutcome::DisabledNow(leaked),
-                    KeyStatus::Deleted => LeakOutcome::Deleted(leaked),
-                    _ => LeakOutcome::AlreadyDisabled(leaked),
-                }
-            }
-        };
-        events.push(leak_event(report, &outcome, leak_id, sightings));
-        let notify = match &outcome {
-            LeakOutcome::DisabledNow(_) => true,
-            LeakOutcome::AlreadyDisabled(_) => first_sighting,
-            _ => false,
-        };
-        if notify && let LeakOutcome::DisabledNow(leaked) | LeakOutcome::AlreadyDisabled(leaked) = &outcome {
-            let key = &leaked.key;
-            let (subject, body) = leak_mail(report, key);
-            // One row per admin; the disable time makes a key that was restored and
-            // leaked again notify again, while concurrent reports still share one key.
-            let generation = key.disabled_at.unwrap_or(at);
-            for admin in teams::admin_emails(&mut c, key.team_id).await? {
-                let dedupe_key = format!("leak:{}:{generation}:{admin}", key.id);
-                let mail = NewMail {
-                    kind: "leak",
-                    team_id: Some(key.team_id),
-                    key_id: Some(key.id),
-                    recipient: &admin,
-                    subject: &subject,
-                    body: &body,
-                    dedupe_key: &dedupe_key,
-                };
-                outbox::enqueue(&mut c, at, &mail).await?;
-            }
-        }
-        for e in &events {
-            audit::append(&mut c, at, e).await?;
+        let mut outcomes = Vec::with_capacity(reports.len());
+        for report in reports {
+            outcomes.push(record_leak(&mut c, at, report).await?);
         }
         tx.commit().await?;
-        Ok(outcome)
+        Ok(outcomes)
     }
 
     /// Deletes leak records whose last sighting is more than `days` days old and
@@ -217,6 +145,96 @@ impl Store {
         tx.commit().await?;
         Ok(deleted)
     }
+}
+
+/// The body of [`Store::report_leak`], inside the caller's write transaction.
+async fn record_leak(c: &mut Conn<'_>, at: i64, report: &LeakReport) -> Result<LeakOutcome, StoreError> {
+    let key = keys::key_by_hash(&mut *c, &report.key_hash).await?;
+    let (leak_id, sightings): (i64, i64) = fetch!(
+        &mut *c,
+        fetch_one,
+        (i64, i64),
+        "INSERT INTO leaks (key_id, token_hash, token_type, source, url, reporter, first_seen, last_seen, sightings) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 1) \
+             ON CONFLICT (token_hash) DO UPDATE SET last_seen = excluded.last_seen, \
+             sightings = leaks.sightings + 1, key_id = COALESCE(leaks.key_id, excluded.key_id) \
+             RETURNING id, sightings",
+        key.as_ref().map(|k| k.id),
+        &report.token_sha256,
+        &report.token_type,
+        &report.source,
+        report.url.as_deref(),
+        &report.reporter,
+        at,
+    )?;
+    let first_sighting = sightings == 1;
+    let mut events = Vec::new();
+    let outcome = match key {
+        None => LeakOutcome::UnknownToken { leak_id, sightings },
+        Some(key) => {
+            let reason = match &report.url {
+                Some(url) => format!("leaked ({}): {url}", report.source),
+                None => format!("leaked ({})", report.source),
+            };
+            let disabled_now =
+                key.status == KeyStatus::Active && keys::disable_if_active(&mut *c, key.id, at, &reason).await?;
+            let after = keys::key_by_id(&mut *c, key.id).await?;
+            if disabled_now {
+                events.push(NewEvent {
+                    event: EventKind::KeyDisabled,
+                    actor: report.reporter.clone(),
+                    team_id: Some(after.team_id),
+                    key_id: Some(after.id),
+                    description: format!(
+                        "key {} ({}) of team {} disabled: {reason}",
+                        after.id, after.redacted, after.team
+                    ),
+                    details: json!({
+                        "reason": reason,
+                        "previous_status": "active",
+                        "redacted": after.redacted,
+                        "leak_id": leak_id,
+                    }),
+                });
+            }
+            let leaked = LeakedKey { key: after, leak_id, sightings };
+            match leaked.key.status {
+                _ if disabled_now => LeakOutcome::DisabledNow(leaked),
+                KeyStatus::Deleted => LeakOutcome::Deleted(leaked),
+                _ => LeakOutcome::AlreadyDisabled(leaked),
+            }
+        }
+    };
+    events.push(leak_event(report, &outcome, leak_id, sightings));
+    let notify = match &outcome {
+        LeakOutcome::DisabledNow(_) => true,
+        LeakOutcome::AlreadyDisabled(_) => first_sighting,
+        _ => false,
+    };
+    if notify && let LeakOutcome::DisabledNow(leaked) | LeakOutcome::AlreadyDisabled(leaked) = &outcome {
+        let key = &leaked.key;
+        let (subject, body) = leak_mail(report, key);
+        // One row per admin; the disable time makes a key that was restored and
+        // leaked again notify again, while concurrent reports still share one key.
+        let generation = key.disabled_at.unwrap_or(at);
+        for admin in teams::admin_emails(&mut *c, key.team_id).await? {
+            let dedupe_key = format!("leak:{}:{generation}:{admin}", key.id);
+            let mail = NewMail {
+                kind: "leak",
+                team_id: Some(key.team_id),
+                key_id: Some(key.id),
+                recipient: &admin,
+                subject: &subject,
+                body: &body,
+                dedupe_key: &dedupe_key,
+            };
+            outbox::enqueue(&mut *c, at, &mail).await?;
+        }
+    }
+    for e in &events {
+        audit::append(&mut *c, at, e).await?;
+    }
+    Ok(outcome)
 }
 
 fn leak_event(report: &LeakReport, outcome: &LeakOutcome, leak_id: i64, sightings: i64) -> NewEvent {

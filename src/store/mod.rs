@@ -12,6 +12,7 @@
 //! data right even without it. Reads take no lock.
 
 mod audit;
+mod deliveries;
 mod keys;
 mod leaks;
 mod migrate;

@@ -13,6 +13,7 @@ mod cli_config;
 mod cli_keys;
 mod cli_teams;
 mod scan_cli;
+mod serve;
 mod store_audit;
 mod store_keys;
 mod store_leaks;

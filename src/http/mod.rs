@@ -1,0 +1,87 @@
+//! The HTTP surface of `revokd serve` (axum): routes and shared state.
+//!
+//! Handlers are thin: read → verify → call one use case → map the outcome; errors
+//! become status + JSON in [`error`] only.
+
+pub mod error;
+pub mod health;
+pub mod partner;
+pub mod webhook;
+
+use std::sync::OnceLock;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::github::api::GitHubApi;
+use crate::github::keys::PublicKeys;
+use crate::github::signature::WebhookSecret;
+use crate::revoke::Revoker;
+use crate::store::Store;
+use error::ApiError;
+
+/// Default `server.max_body_bytes`: 1 MiB holds thousands of partner alerts (GitHub
+/// publishes no batch limit) while bounding the memory one request can pin.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Everything a handler may use. Cloned per request (a few `Arc`s).
+#[derive(Clone)]
+pub struct AppState {
+    pub revoker: Revoker,
+    pub store: Store,
+    pub keys: PublicKeys,
+    pub github: GitHubApi,
+    /// `None` when `github.webhook_secret_file` is not configured: `/github/webhook`
+    /// then answers 404.
+    pub webhook_secret: Option<WebhookSecret>,
+    pub max_body_bytes: usize,
+    pub metrics: PrometheusHandle,
+}
+
+/// The router with every route of the daemon.
+pub fn router(state: AppState) -> Router {
+    let limit = state.max_body_bytes;
+    Router::new()
+        .route("/github/secret-scanning", post(partner::secret_scanning))
+        .route("/github/webhook", post(webhook::webhook))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// The request body, or 413 beyond `limit` (axum enforces the limit while reading, and
+/// answers before reading anything when `Content-Length` already exceeds it).
+pub(crate) fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit },
+        _ => ApiError::UnreadableBody,
+    })
+}
+
+/// The process-wide Prometheus recorder, installed on first use (a process has one
+/// global `metrics` recorder; tests start several daemons in one process).
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            // Buckets around the 10 ms target, so the histogram resolves p50 and p99.
+            let buckets = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(crate::revoke::DISABLE_LATENCY_METRIC.to_owned()), &buckets)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
+            }
+            handle
+        })
+        .clone()
+}

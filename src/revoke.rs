@@ -1,0 +1,284 @@
+//! The core use case, *report a leaked token*: every door (partner alerts, repository
+//! webhooks, `revokd scan --revoke`, API scans) calls [`Revoker::report_leaked_token`]
+//! and nothing else decides what happens to a leaked key.
+//!
+//! Steps: classify the token with the compiled pattern set (a revocable rule must match
+//! the whole token, checksum and entropy included), hash it (HMAC-SHA256 with the pepper
+//! to look the key up, plain SHA-256 for GitHub's feedback), then hand it to the store's
+//! single transaction, which disables the key, records the leak, appends the audit
+//! events and enqueues the owner email — or records a repeat sighting. Idempotence
+//! (one disable and one email per token, across requests and replicas) is the store's
+//! transaction and constraints, not in-process state.
+//!
+//! Cost: one scanner pass over the token (microseconds), two hashes, and a share of one
+//! store transaction: concurrent reports are committed together (see [`GroupCommit`]),
+//! so a commit's fsync is paid once per group, not once per token.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::patterns::Rule;
+use crate::pepper::Pepper;
+use crate::scan::Scanner;
+use crate::secret::{Secret, sha256_hex};
+use crate::store::{LeakOutcome, Store, StoreError};
+
+/// Histogram of request received → key disabled, in seconds (Prometheus).
+pub const DISABLE_LATENCY_METRIC: &str = "revokd_leak_to_disable_seconds";
+/// Counter of reports by outcome (`outcome` label).
+pub const REPORTS_METRIC: &str = "revokd_leak_reports_total";
+
+/// Which door a report came through (the leak's `source`, before any location).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    GitHubPartner,
+    GitHubWebhook,
+    Scan,
+    Api,
+}
+
+impl Door {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Door::GitHubPartner => "github_partner",
+            Door::GitHubWebhook => "github_webhook",
+            Door::Scan => "scan",
+            Door::Api => "api",
+        }
+    }
+}
+
+/// One leaked token as a door received it.
+#[derive(Debug)]
+pub struct LeakReport {
+    pub token: Secret,
+    pub door: Door,
+    /// Where in the door's world it was found: GitHub's `source` (`commit`, `content`,
+    /// compared lowercased), a file path for scans; may be empty.
+    pub location: String,
+    /// Public URL of the leak; may be empty (GitHub sends `""` at times).
+    pub url: String,
+    /// The audit actor: `github`, `cli:alice`, …
+    pub reporter: String,
+    /// When the door received the request: start of the disable-latency histogram.
+    pub received_at: Instant,
+}
+
+/// Why the store could not record a batch. Nothing of the batch was written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreFailure {
+    /// The database is unreachable or busy: retry later (HTTP 503).
+    #[error("key store unavailable: {0}")]
+    Unavailable(#[source] StoreError),
+    /// The database refused the transaction for another reason (a bug or corruption).
+    #[error("key store error: {0}")]
+    Failed(#[source] StoreError),
+    #[error("the key store writer stopped")]
+    WriterStopped,
+}
+
+impl From<StoreError> for StoreFailure {
+    fn from(err: StoreError) -> StoreFailure {
+        if err.is_unavailable() { StoreFailure::Unavailable(err) } else { StoreFailure::Failed(err) }
+    }
+}
+
+/// The result of reporting one token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A key of ours was active; this report disabled it (and enqueued the email).
+    DisabledNow { key_id: i64 },
+    /// A key of ours, already disabled earlier; recorded as a repeat sighting.
+    AlreadyDisabled { key_id: i64 },
+    /// A key of ours that its owner deleted; recorded.
+    Deleted { key_id: i64 },
+    /// Our format (checksum valid) but no key with this hash; recorded as a leak.
+    UnknownToken,
+    /// Not a token type this deployment issues, or a malformed/corrupted one; nothing
+    /// is written.
+    NotOurFormat,
+}
+
+impl Outcome {
+    /// True for a real key of ours in any state (GitHub's `true_positive`).
+    pub fn is_our_key(self) -> bool {
+        matches!(self, Outcome::DisabledNow { .. } | Outcome::AlreadyDisabled { .. } | Outcome::Deleted { .. })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::DisabledNow { .. } => "disabled_now",
+            Outcome::AlreadyDisabled { .. } => "already_disabled",
+            Outcome::Deleted { .. } => "deleted",
+            Outcome::UnknownToken => "unknown_token",
+            Outcome::NotOurFormat => "not_our_format",
+        }
+    }
+}
+
+/// The use case and what it needs: the compiled rules, the pepper and the store writer.
+#[derive(Clone)]
+pub struct Revoker {
+    scanner: Arc<Scanner>,
+    pepper: Pepper,
+    writer: GroupCommit,
+}
+
+impl Revoker {
+    /// Starts the store writer task (call inside a Tokio runtime).
+    pub fn new(scanner: Arc<Scanner>, pepper: Pepper, store: Store) -> Revoker {
+        Revoker { scanner, pepper, writer: GroupCommit::start(store) }
+    }
+
+    pub fn scanner(&self) -> &Arc<Scanner> {
+        &self.scanner
+    }
+
+    /// The revocable rule that matches the whole of `token` (format, checksum, entropy),
+    /// if any. A token with surrounding junk, a wrong checksum or a type we do not issue
+    /// gets `None`.
+    pub fn classify(&self, token: &str) -> Option<&Rule> {
+        let rules = self.scanner.rules();
+        self.scanner
+            .find_all(token.as_bytes())
+            .into_iter()
+            .map(|m| (m, rules.get(m.rule)))
+            .find(|(m, rule)| rule.revocable && m.start == 0 && m.end == token.len())
+            .map(|(_, rule)| rule)
+    }
+
+    /// Reports one leaked token (see [`Revoker::report_leaked_tokens`]).
+    pub async fn report_leaked_token(&self, report: &LeakReport) -> Result<Outcome, StoreFailure> {
+        let outcomes = self.report_leaked_tokens(std::slice::from_ref(report)).await?;
+        Ok(outcomes.into_iter().next().unwrap_or(Outcome::NotOurFormat))
+    }
+
+    /// Reports leaked tokens: classify each, hash it, and record all of ours in one
+    /// store transaction (shared with concurrent callers, see [`GroupCommit`]). Returns
+    /// one outcome per report, in order. On error nothing of this call was written.
+    /// Safe to call concurrently and repeatedly for the same tokens. Records the disable
+    /// latency (from `received_at`) for every key this call disabled.
+    pub async fn report_leaked_tokens(&self, reports: &[LeakReport]) -> Result<Vec<Outcome>, StoreFailure> {
+        let mut outcomes = vec![Outcome::NotOurFormat; reports.len()];
+        let mut records = Vec::with_capacity(reports.len());
+        let mut positions = Vec::with_capacity(reports.len());
+        let mut hashes = Vec::with_capacity(reports.len());
+        for (position, report) in reports.iter().enumerate() {
+            if let Some(rule) = self.classify(report.token.expose()) {
+                records.push(self.record(report, rule));
+                positions.push(position);
+                hashes.push(sha256_hex(report.token.expose().as_bytes()));
+            }
+        }
+        if !records.is_empty() {
+            let stored = self.writer.submit(records).await?;
+            for ((position, token_hash), outcome) in positions.into_iter().zip(&hashes).zip(stored) {
+                let report = &reports[position];
+                outcomes[position] = match outcome {
+                    LeakOutcome::DisabledNow(leaked) => {
+                        metrics::histogram!(DISABLE_LATENCY_METRIC).record(report.received_at.elapsed().as_secs_f64());
+                        tracing::info!(key_id = leaked.key.id, %token_hash, door = report.door.as_str(), "key disabled");
+                        Outcome::DisabledNow { key_id: leaked.key.id }
+                    }
+                    LeakOutcome::AlreadyDisabled(leaked) => Outcome::AlreadyDisabled { key_id: leaked.key.id },
+                    LeakOutcome::Deleted(leaked) => Outcome::Deleted { key_id: leaked.key.id },
+                    LeakOutcome::UnknownToken { .. } => Outcome::UnknownToken,
+                };
+            }
+        }
+        for outcome in &outcomes {
+            metrics::counter!(REPORTS_METRIC, "outcome" => outcome.as_str()).increment(1);
+        }
+        Ok(outcomes)
+    }
+
+    /// What the store records: hashes only, never the token.
+    fn record(&self, report: &LeakReport, rule: &Rule) -> crate::store::LeakReport {
+        let location = report.location.trim().to_ascii_lowercase();
+        crate::store::LeakReport {
+            key_hash: self.pepper.key_hash(report.token.expose()),
+            token_sha256: sha256_hex(report.token.expose().as_bytes()),
+            token_type: rule.id.clone(),
+            source: if location.is_empty() {
+                report.door.as_str().to_owned()
+            } else {
+                format!("{}:{location}", report.door.as_str())
+            },
+            url: Some(report.url.trim().to_owned()).filter(|u| !u.is_empty()),
+            reporter: report.reporter.clone(),
+        }
+    }
+}
+
+/// Most leaks one transaction takes. Bounds how long the write lock is held (a few ms
+/// on SQLite) and so the latency a new request waits behind a group.
+const MAX_GROUP: usize = 512;
+
+/// Group commit: one writer task takes every batch waiting in its queue and records
+/// them in ONE store transaction. A commit costs one fsync (several ms on ordinary
+/// disks, with SQLite `synchronous = FULL`) and the store serialises writers anyway, so
+/// sharing the commit among concurrent requests multiplies throughput without weakening
+/// anything: each caller is answered only after its leaks are durably committed.
+///
+/// If a shared transaction fails, each batch of it is retried alone, so one batch's
+/// error never fails another caller.
+#[derive(Clone)]
+struct GroupCommit {
+    queue: tokio::sync::mpsc::UnboundedSender<Batch>,
+}
+
+struct Batch {
+    records: Vec<crate::store::LeakReport>,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<LeakOutcome>, StoreFailure>>,
+}
+
+impl GroupCommit {
+    fn start(store: Store) -> GroupCommit {
+        let (queue, mut waiting) = tokio::sync::mpsc::unbounded_channel::<Batch>();
+        tokio::spawn(async move {
+            while let Some(first) = waiting.recv().await {
+                let mut group = vec![first];
+                let mut leaks = group[0].records.len();
+                while leaks < MAX_GROUP {
+                    let Ok(next) = waiting.try_recv() else { break };
+                    leaks += next.records.len();
+                    group.push(next);
+                }
+                commit_group(&store, group).await;
+            }
+        });
+        GroupCommit { queue }
+    }
+
+    async fn submit(&self, records: Vec<crate::store::LeakReport>) -> Result<Vec<LeakOutcome>, StoreFailure> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue.send(Batch { records, reply }).map_err(|_| StoreFailure::WriterStopped)?;
+        answer.await.map_err(|_| StoreFailure::WriterStopped)?
+    }
+}
+
+async fn commit_group(store: &Store, group: Vec<Batch>) {
+    if group.len() == 1 {
+        for batch in group {
+            let result = store.report_leaks(&batch.records).await.map_err(StoreFailure::from);
+            let _ = batch.reply.send(result);
+        }
+        return;
+    }
+    let all: Vec<crate::store::LeakReport> = group.iter().flat_map(|b| b.records.iter().cloned()).collect();
+    match store.report_leaks(&all).await {
+        Ok(outcomes) if outcomes.len() == all.len() => {
+            let mut outcomes = outcomes.into_iter();
+            for batch in group {
+                let mine: Vec<_> = outcomes.by_ref().take(batch.records.len()).collect();
+                let _ = batch.reply.send(Ok(mine));
+            }
+        }
+        _ => {
+            for batch in group {
+                let result = store.report_leaks(&batch.records).await.map_err(StoreFailure::from);
+                let _ = batch.reply.send(result);
+            }
+        }
+    }
+}
