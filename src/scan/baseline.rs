@@ -48,12 +48,4 @@ impl Baseline {
     pub fn contains(&self, finding: &Finding) -> bool {
         self.fingerprints.contains(&finding.fingerprint)
     }
-
-    pub fn len(&self) -> usize {
-        self.fingerprints.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.fingerprints.is_empty()
-    }
 }

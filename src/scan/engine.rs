@@ -95,11 +95,6 @@ impl Scanner {
         Ok(Scanner { rules, prefilter, owners, overlap })
     }
 
-    /// How many anchors the prefilter automaton searches for .
-    pub fn anchor_count(&self) -> usize {
-        self.prefilter.anchor_count()
-    }
-
     pub fn rules(&self) -> &Arc<RuleSet> {
         &self.rules
     }

@@ -151,11 +151,6 @@ impl Prefilter {
         self.anchors.len()
     }
 
-    /// Number of Teddy automata (passes over each block).
-    pub fn automaton_count(&self) -> usize {
-        self.automata.len()
-    }
-
     /// Calls `found(literal, position)` for every occurrence of every literal in `hay`.
     pub fn for_each(&self, hay: &[u8], mut found: impl FnMut(usize, usize)) {
         FOLDED.with(|cell| {
