@@ -14,7 +14,7 @@
 
 use serde_json::Value;
 
-use super::{Conn, Store, StoreError, execute, fetch};
+use super::{Arg, Conn, Store, StoreError, execute, execute_built, fetch, placeholders, rows_per_statement};
 
 /// `prev_hash` of the first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -273,6 +273,66 @@ pub(crate) async fn append(c: &mut Conn<'_>, at: i64, e: &NewEvent) -> Result<Au
         &event.hash,
     )?;
     Ok(event)
+}
+
+/// Appends `events` at the head of the chain, in order, as [`append`] would one by one
+/// (same ids, links and hashes). The caller's transaction must hold the write lock.
+/// Cost: one read of the head and one multi-row insert (chunked past the bind limit).
+pub(crate) async fn append_all(c: &mut Conn<'_>, at: i64, events: &[NewEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let head: Option<(i64, String)> =
+        fetch!(&mut *c, fetch_optional, (i64, String), "SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")?;
+    let (mut id, mut prev_hash) = match head {
+        Some((id, hash)) => (id + 1, hash),
+        None => (1, GENESIS_HASH.to_string()),
+    };
+    let mut stored = Vec::with_capacity(events.len());
+    for e in events {
+        let mut event = AuditEvent {
+            id,
+            at,
+            event: e.event.as_str().to_string(),
+            actor: e.actor.clone(),
+            team_id: e.team_id,
+            team: None,
+            key_id: e.key_id,
+            description: e.description.clone(),
+            details: sorted_json(&e.details),
+            prev_hash,
+            hash: String::new(),
+        };
+        event.hash = event_hash(&event);
+        prev_hash = event.hash.clone();
+        id += 1;
+        stored.push(event);
+    }
+    const COLS: usize = 10;
+    for chunk in stored.chunks(rows_per_statement(COLS, 0)) {
+        let sql = format!(
+            "INSERT INTO audit_events (id, at, event, actor, team_id, key_id, description, details, prev_hash, hash) \
+             VALUES {}",
+            placeholders(1, chunk.len(), COLS, "")
+        );
+        let mut args = Vec::with_capacity(chunk.len() * COLS);
+        for e in chunk {
+            args.extend([
+                Arg::Int(Some(e.id)),
+                Arg::Int(Some(e.at)),
+                Arg::Text(Some(&e.event)),
+                Arg::Text(Some(&e.actor)),
+                Arg::Int(e.team_id),
+                Arg::Int(e.key_id),
+                Arg::Text(Some(&e.description)),
+                Arg::Text(Some(&e.details)),
+                Arg::Text(Some(&e.prev_hash)),
+                Arg::Text(Some(&e.hash)),
+            ]);
+        }
+        execute_built(&mut *c, sql, &args).await?;
+    }
+    Ok(())
 }
 
 /// One static statement for every combination of filters (`$n IS NULL OR …`), so no SQL

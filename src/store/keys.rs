@@ -147,6 +147,62 @@ pub(crate) async fn disable_if_active(c: &mut Conn<'_>, id: i64, at: i64, reason
     Ok(changed == 1)
 }
 
+/// A [`KeyRecord`] with the hash it was found by.
+#[derive(sqlx::FromRow)]
+struct HashedKey {
+    key_hash: String,
+    #[sqlx(flatten)]
+    key: KeyRecord,
+}
+
+/// The keys whose `key_hash` is one of `hashes`, by hash (unknown hashes are absent):
+/// one query per [`super::MAX_BINDS`] hashes.
+pub(crate) async fn keys_by_hashes(
+    c: &mut Conn<'_>,
+    hashes: &[&str],
+) -> Result<std::collections::HashMap<String, KeyRecord>, StoreError> {
+    let mut found = std::collections::HashMap::with_capacity(hashes.len());
+    for chunk in hashes.chunks(super::MAX_BINDS) {
+        let sql = format!(
+            "SELECT k.key_hash, k.id, k.team_id, t.name AS team, k.key_type, k.redacted, k.status, \
+             k.created_at, k.disabled_at, k.disabled_reason \
+             FROM api_keys k JOIN teams t ON t.id = k.team_id WHERE k.key_hash IN {}",
+            super::placeholders(1, 1, chunk.len(), "")
+        );
+        let args: Vec<_> = chunk.iter().map(|h| super::Arg::Text(Some(h))).collect();
+        let rows: Vec<HashedKey> = super::fetch_built(&mut *c, sql, &args).await?;
+        found.extend(rows.into_iter().map(|r| (r.key_hash, r.key)));
+    }
+    Ok(found)
+}
+
+/// [`disable_if_active`] for several `(key id, reason)` pairs at once (ids distinct);
+/// returns the ids this call changed. The conditional UPDATE is what makes concurrent
+/// disables count once.
+pub(crate) async fn disable_all_if_active(
+    c: &mut Conn<'_>,
+    at: i64,
+    keys: &[(i64, &str)],
+) -> Result<Vec<i64>, StoreError> {
+    let mut changed = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(super::rows_per_statement(2, 1)) {
+        let sql = format!(
+            "WITH v (id, reason) AS (VALUES {}) \
+             UPDATE api_keys SET status = 'disabled', disabled_at = $1, disabled_reason = v.reason \
+             FROM v WHERE api_keys.id = v.id AND api_keys.status = 'active' RETURNING api_keys.id",
+            super::placeholders(2, chunk.len(), 2, "")
+        );
+        let mut args = Vec::with_capacity(1 + 2 * chunk.len());
+        args.push(super::Arg::Int(Some(at)));
+        for (id, reason) in chunk {
+            args.extend([super::Arg::Int(Some(*id)), super::Arg::Text(Some(reason))]);
+        }
+        let rows: Vec<(i64,)> = super::fetch_built(&mut *c, sql, &args).await?;
+        changed.extend(rows.into_iter().map(|(id,)| id));
+    }
+    Ok(changed)
+}
+
 /// A manual status change requested from the CLI or API.
 #[derive(Debug, Clone, Copy)]
 enum Transition {

@@ -1,12 +1,14 @@
 //! Leak reports: the one transaction every door (partner webhook, org webhook, scans)
 //! ends in, and the retention purge.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::json;
 
 use super::audit::{self, EventKind, NewEvent};
 use super::keys::{self, KeyRecord, KeyStatus};
 use super::outbox::{self, NewMail};
-use super::{Conn, Store, StoreError, fetch, now_ms, teams};
+use super::{Arg, Conn, Store, StoreError, now_ms, teams};
 use crate::secret::{Secret, sha256_hex};
 
 /// A leaked token as reported by one door. Holds hashes only, never the token.
@@ -98,8 +100,9 @@ impl Store {
     /// process, disables nothing new and enqueues no new email (the conditional
     /// status update and the unique `dedupe_key` guarantee it, besides the write lock).
     ///
-    /// Cost: about ten statements in one write transaction, serialised with every other
-    /// store write (see the module doc of [`crate::store`]).
+    /// Cost: one write transaction of at most seven statements besides `BEGIN`, the lock
+    /// and `COMMIT` (see [`Store::report_leaks`]), serialised with every other store write
+    /// (see the module doc of [`crate::store`]).
     pub async fn report_leak(&self, report: &LeakReport) -> Result<LeakOutcome, StoreError> {
         let mut outcomes = self.report_leaks(std::slice::from_ref(report)).await?;
         outcomes.pop().ok_or_else(|| StoreError::Corrupt("report_leaks returned no outcome".into()))
@@ -109,14 +112,18 @@ impl Store {
     /// fsync), in order: a later report of the same token sees the earlier one. Returns
     /// one outcome per report; on error nothing of the batch was written. The daemon
     /// uses it to share one commit among concurrent requests (group commit).
+    ///
+    /// Cost: a fixed number of statements per batch, whatever its size (the lock, one
+    /// key lookup, one leak upsert, one status update, one admin lookup, one outbox
+    /// insert, one chain-head read and one audit insert; chunked only past the bind
+    /// limit), so a group of many reports costs little more than one.
     pub async fn report_leaks(&self, reports: &[LeakReport]) -> Result<Vec<LeakOutcome>, StoreError> {
+        if reports.is_empty() {
+            return Ok(Vec::new());
+        }
         let at = now_ms();
         let mut tx = self.db.begin_write().await?;
-        let mut c = tx.conn();
-        let mut outcomes = Vec::with_capacity(reports.len());
-        for report in reports {
-            outcomes.push(record_leak(&mut c, at, report).await?);
-        }
+        let outcomes = record_leaks(&mut tx.conn(), at, reports).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -147,94 +154,220 @@ impl Store {
     }
 }
 
-/// The body of [`Store::report_leak`], inside the caller's write transaction.
-async fn record_leak(c: &mut Conn<'_>, at: i64, report: &LeakReport) -> Result<LeakOutcome, StoreError> {
-    let key = keys::key_by_hash(&mut *c, &report.key_hash).await?;
-    let (leak_id, sightings): (i64, i64) = fetch!(
-        &mut *c,
-        fetch_one,
-        (i64, i64),
-        "INSERT INTO leaks (key_id, token_hash, token_type, source, url, reporter, first_seen, last_seen, sightings) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 1) \
+/// One distinct token of a batch: the leak row the batch upserts for it.
+struct TokenRow<'a> {
+    /// The batch's first report of the token (its columns go into a new row).
+    first: &'a LeakReport,
+    /// Reports of the token in the batch.
+    count: i64,
+    /// The first known key among those reports (`COALESCE` of the sequential upserts).
+    key_id: Option<i64>,
+}
+
+/// The body of [`Store::report_leaks`], inside the caller's write transaction, with a
+/// fixed number of statements per batch (chunked only past the bind limit): look up the
+/// batch's keys, upsert its leak rows, disable its active keys, read the admins of the
+/// teams to notify, enqueue the mails, append the audit events. The outcomes, rows,
+/// mails and events are exactly those of recording the reports one by one, in order
+/// (a later report of a token or key sees the earlier ones).
+async fn record_leaks(c: &mut Conn<'_>, at: i64, reports: &[LeakReport]) -> Result<Vec<LeakOutcome>, StoreError> {
+    // 1. Keys, by hash.
+    let mut hashes: Vec<&str> = reports.iter().map(|r| r.key_hash.as_str()).collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    let mut by_hash = keys::keys_by_hashes(&mut *c, &hashes).await?;
+
+    // 2. Leak rows: one upsert row per distinct token, in order of first report.
+    let mut tokens: Vec<TokenRow> = Vec::new();
+    let mut token_index: HashMap<&str, usize> = HashMap::new();
+    for report in reports {
+        let key_id = by_hash.get(&report.key_hash).map(|k| k.id);
+        match token_index.get(report.token_sha256.as_str()) {
+            Some(&i) => {
+                let row = &mut tokens[i];
+                row.count += 1;
+                row.key_id = row.key_id.or(key_id);
+            }
+            None => {
+                token_index.insert(&report.token_sha256, tokens.len());
+                tokens.push(TokenRow { first: report, count: 1, key_id });
+            }
+        }
+    }
+    // token hash → (leak id, sightings before this batch)
+    let mut leaks: HashMap<String, (i64, i64)> = HashMap::with_capacity(tokens.len());
+    const LEAK_COLS: usize = 7;
+    for chunk in tokens.chunks(super::rows_per_statement(LEAK_COLS, 1)) {
+        let sql = format!(
+            "INSERT INTO leaks (key_id, token_hash, token_type, source, url, reporter, sightings, first_seen, last_seen) \
+             VALUES {} \
              ON CONFLICT (token_hash) DO UPDATE SET last_seen = excluded.last_seen, \
-             sightings = leaks.sightings + 1, key_id = COALESCE(leaks.key_id, excluded.key_id) \
-             RETURNING id, sightings",
-        key.as_ref().map(|k| k.id),
-        &report.token_sha256,
-        &report.token_type,
-        &report.source,
-        report.url.as_deref(),
-        &report.reporter,
-        at,
-    )?;
-    let first_sighting = sightings == 1;
-    let mut events = Vec::new();
-    let outcome = match key {
-        None => LeakOutcome::UnknownToken { leak_id, sightings },
-        Some(key) => {
-            let reason = match &report.url {
-                Some(url) => format!("leaked ({}): {url}", report.source),
-                None => format!("leaked ({})", report.source),
-            };
-            let disabled_now =
-                key.status == KeyStatus::Active && keys::disable_if_active(&mut *c, key.id, at, &reason).await?;
-            let after = keys::key_by_id(&mut *c, key.id).await?;
-            if disabled_now {
-                events.push(NewEvent {
-                    event: EventKind::KeyDisabled,
-                    actor: report.reporter.clone(),
-                    team_id: Some(after.team_id),
-                    key_id: Some(after.id),
-                    description: format!(
-                        "key {} ({}) of team {} disabled: {reason}",
-                        after.id, after.redacted, after.team
-                    ),
-                    details: json!({
-                        "reason": reason,
-                        "previous_status": "active",
-                        "redacted": after.redacted,
-                        "leak_id": leak_id,
-                    }),
-                });
+             sightings = leaks.sightings + excluded.sightings, key_id = COALESCE(leaks.key_id, excluded.key_id) \
+             RETURNING id, token_hash, sightings",
+            super::placeholders(2, chunk.len(), LEAK_COLS, ", $1, $1")
+        );
+        let mut args = Vec::with_capacity(1 + chunk.len() * LEAK_COLS);
+        args.push(Arg::Int(Some(at)));
+        for t in chunk {
+            args.extend([
+                Arg::Int(t.key_id),
+                Arg::Text(Some(&t.first.token_sha256)),
+                Arg::Text(Some(&t.first.token_type)),
+                Arg::Text(Some(&t.first.source)),
+                Arg::Text(t.first.url.as_deref()),
+                Arg::Text(Some(&t.first.reporter)),
+                Arg::Int(Some(t.count)),
+            ]);
+        }
+        let rows: Vec<(i64, String, i64)> = super::fetch_built(&mut *c, sql, &args).await?;
+        for (id, token_hash, sightings) in rows {
+            let count = token_index.get(token_hash.as_str()).map(|&i| tokens[i].count).unwrap_or(0);
+            leaks.insert(token_hash, (id, sightings - count));
+        }
+    }
+
+    // 3. Disable every active key of the batch, with the reason of its first report.
+    let mut to_disable: Vec<(i64, String)> = Vec::new();
+    let mut seen_keys = HashSet::new();
+    for report in reports {
+        if let Some(key) = by_hash.get(&report.key_hash)
+            && key.status == KeyStatus::Active
+            && seen_keys.insert(key.id)
+        {
+            to_disable.push((key.id, disable_reason(report)));
+        }
+    }
+    let pairs: Vec<(i64, &str)> = to_disable.iter().map(|(id, reason)| (*id, reason.as_str())).collect();
+    let disabled: HashSet<i64> = keys::disable_all_if_active(&mut *c, at, &pairs).await?.into_iter().collect();
+    if disabled.len() != to_disable.len() {
+        // Changed by a writer outside the write lock: take the keys as they are now.
+        let stale: Vec<&str> = reports
+            .iter()
+            .filter(|r| {
+                by_hash.get(&r.key_hash).is_some_and(|k| k.status == KeyStatus::Active && !disabled.contains(&k.id))
+            })
+            .map(|r| r.key_hash.as_str())
+            .collect();
+        by_hash.extend(keys::keys_by_hashes(&mut *c, &stale).await?);
+    }
+
+    // 4. Replay the reports in order on the state read above.
+    let mut sightings_of: HashMap<&str, i64> = HashMap::with_capacity(leaks.len());
+    let mut events = Vec::with_capacity(reports.len() * 2);
+    let mut notify: Vec<(&LeakReport, KeyRecord)> = Vec::new();
+    let mut outcomes = Vec::with_capacity(reports.len());
+    for report in reports {
+        let (leak_id, before) = *leaks
+            .get(&report.token_sha256)
+            .ok_or_else(|| StoreError::Corrupt("leak upsert returned no row for a token".into()))?;
+        let seen = sightings_of.entry(report.token_sha256.as_str()).or_insert(before);
+        *seen += 1;
+        let sightings = *seen;
+        let first_sighting = sightings == 1;
+        let outcome = match by_hash.get_mut(&report.key_hash) {
+            None => LeakOutcome::UnknownToken { leak_id, sightings },
+            Some(key) => {
+                let disabled_now = key.status == KeyStatus::Active && disabled.contains(&key.id);
+                if disabled_now {
+                    let reason = disable_reason(report);
+                    key.status = KeyStatus::Disabled;
+                    key.disabled_at = Some(at);
+                    key.disabled_reason = Some(reason.clone());
+                    events.push(NewEvent {
+                        event: EventKind::KeyDisabled,
+                        actor: report.reporter.clone(),
+                        team_id: Some(key.team_id),
+                        key_id: Some(key.id),
+                        description: format!(
+                            "key {} ({}) of team {} disabled: {reason}",
+                            key.id, key.redacted, key.team
+                        ),
+                        details: json!({
+                            "reason": reason,
+                            "previous_status": "active",
+                            "redacted": key.redacted,
+                            "leak_id": leak_id,
+                        }),
+                    });
+                }
+                let leaked = LeakedKey { key: key.clone(), leak_id, sightings };
+                match leaked.key.status {
+                    _ if disabled_now => LeakOutcome::DisabledNow(leaked),
+                    KeyStatus::Deleted => LeakOutcome::Deleted(leaked),
+                    _ => LeakOutcome::AlreadyDisabled(leaked),
+                }
             }
-            let leaked = LeakedKey { key: after, leak_id, sightings };
-            match leaked.key.status {
-                _ if disabled_now => LeakOutcome::DisabledNow(leaked),
-                KeyStatus::Deleted => LeakOutcome::Deleted(leaked),
-                _ => LeakOutcome::AlreadyDisabled(leaked),
+        };
+        events.push(leak_event(report, &outcome, leak_id, sightings));
+        match &outcome {
+            LeakOutcome::DisabledNow(leaked) => notify.push((report, leaked.key.clone())),
+            LeakOutcome::AlreadyDisabled(leaked) if first_sighting => notify.push((report, leaked.key.clone())),
+            _ => {}
+        }
+        outcomes.push(outcome);
+    }
+
+    // 5. One email per admin of each notified key's team.
+    if !notify.is_empty() {
+        let mut teams_to_notify: Vec<i64> = notify.iter().map(|(_, k)| k.team_id).collect();
+        teams_to_notify.sort_unstable();
+        teams_to_notify.dedup();
+        let admins = teams::admin_emails_of(&mut *c, &teams_to_notify).await?;
+        struct Mail {
+            team_id: i64,
+            key_id: i64,
+            recipient: String,
+            subject: String,
+            body: String,
+            dedupe_key: String,
+        }
+        let mut mails = Vec::new();
+        let mut dedupe_keys = HashSet::new();
+        for (report, key) in &notify {
+            let (subject, body) = leak_mail(report, key);
+            // One row per admin; the disable time makes a key that was restored and
+            // leaked again notify again, while concurrent reports still share one key.
+            let generation = key.disabled_at.unwrap_or(at);
+            for admin in admins.get(&key.team_id).into_iter().flatten() {
+                let dedupe_key = format!("leak:{}:{generation}:{admin}", key.id);
+                if dedupe_keys.insert(dedupe_key.clone()) {
+                    mails.push(Mail {
+                        team_id: key.team_id,
+                        key_id: key.id,
+                        recipient: admin.clone(),
+                        subject: subject.clone(),
+                        body: body.clone(),
+                        dedupe_key,
+                    });
+                }
             }
         }
-    };
-    events.push(leak_event(report, &outcome, leak_id, sightings));
-    let notify = match &outcome {
-        LeakOutcome::DisabledNow(_) => true,
-        LeakOutcome::AlreadyDisabled(_) => first_sighting,
-        _ => false,
-    };
-    if notify && let LeakOutcome::DisabledNow(leaked) | LeakOutcome::AlreadyDisabled(leaked) = &outcome {
-        let key = &leaked.key;
-        let (subject, body) = leak_mail(report, key);
-        // One row per admin; the disable time makes a key that was restored and
-        // leaked again notify again, while concurrent reports still share one key.
-        let generation = key.disabled_at.unwrap_or(at);
-        for admin in teams::admin_emails(&mut *c, key.team_id).await? {
-            let dedupe_key = format!("leak:{}:{generation}:{admin}", key.id);
-            let mail = NewMail {
+        let mails: Vec<NewMail> = mails
+            .iter()
+            .map(|m| NewMail {
                 kind: "leak",
-                team_id: Some(key.team_id),
-                key_id: Some(key.id),
-                recipient: &admin,
-                subject: &subject,
-                body: &body,
-                dedupe_key: &dedupe_key,
-            };
-            outbox::enqueue(&mut *c, at, &mail).await?;
-        }
+                team_id: Some(m.team_id),
+                key_id: Some(m.key_id),
+                recipient: &m.recipient,
+                subject: &m.subject,
+                body: &m.body,
+                dedupe_key: &m.dedupe_key,
+            })
+            .collect();
+        outbox::enqueue_all(&mut *c, at, &mails).await?;
     }
-    for e in &events {
-        audit::append(&mut *c, at, e).await?;
+
+    // 6. The audit events, in report order, as one append.
+    audit::append_all(&mut *c, at, &events).await?;
+    Ok(outcomes)
+}
+
+/// Why a leak disables a key (`disabled_reason`).
+fn disable_reason(report: &LeakReport) -> String {
+    match &report.url {
+        Some(url) => format!("leaked ({}): {url}", report.source),
+        None => format!("leaked ({})", report.source),
     }
-    Ok(outcome)
 }
 
 fn leak_event(report: &LeakReport, outcome: &LeakOutcome, leak_id: i64, sightings: i64) -> NewEvent {

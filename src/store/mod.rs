@@ -199,6 +199,96 @@ macro_rules! fetch {
 
 pub(crate) use {execute, fetch};
 
+/// A bind value of a statement built at run time (multi-row inserts, `IN` lists).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Arg<'a> {
+    Int(Option<i64>),
+    Text(Option<&'a str>),
+}
+
+/// Most bind variables one built statement takes: SQLite's default
+/// `SQLITE_MAX_VARIABLE_NUMBER` (PostgreSQL allows 65,535). Longer batches are chunked.
+pub(crate) const MAX_BINDS: usize = 32_766;
+
+/// How many rows of `cols` binds fit in one statement beside `shared` fixed binds.
+pub(crate) fn rows_per_statement(cols: usize, shared: usize) -> usize {
+    ((MAX_BINDS - shared) / cols.max(1)).max(1)
+}
+
+/// `($first, …, $n<tail>), (…)`: `rows` groups of `cols` placeholders numbered from
+/// `first`, each followed by `tail` (fixed SQL such as `, 'pending', $1`). Only
+/// placeholders and the caller's constant text: never input.
+pub(crate) fn placeholders(first: usize, rows: usize, cols: usize, tail: &str) -> String {
+    use std::fmt::Write;
+    let mut sql = String::with_capacity(rows * (cols * 7 + tail.len() + 4));
+    let mut n = first;
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for col in 0..cols {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            let _ = write!(sql, "${n}");
+            n += 1;
+        }
+        sql.push_str(tail);
+        sql.push(')');
+    }
+    sql
+}
+
+/// Binds `args` in order to a `Query`/`QueryAs` of either backend.
+macro_rules! bind_args {
+    ($query:expr, $args:expr) => {{
+        let mut query = $query;
+        for arg in $args {
+            query = match *arg {
+                $crate::store::Arg::Int(v) => query.bind(v),
+                $crate::store::Arg::Text(v) => query.bind(v),
+            };
+        }
+        query
+    }};
+}
+
+/// Runs a statement built at run time (see [`placeholders`]) and decodes its rows. Not
+/// kept in the statement cache: its text varies with the batch size.
+pub(crate) async fn fetch_built<T>(c: &mut Conn<'_>, sql: String, args: &[Arg<'_>]) -> Result<Vec<T>, sqlx::Error>
+where
+    T: Send
+        + Unpin
+        + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
+    let sql = sqlx::AssertSqlSafe(sql);
+    match c {
+        Conn::Sqlite(c) => {
+            bind_args!(sqlx::query_as::<Sqlite, T>(sql).persistent(false), args).fetch_all(&mut **c).await
+        }
+        Conn::Postgres(c) => {
+            bind_args!(sqlx::query_as::<Postgres, T>(sql).persistent(false), args).fetch_all(&mut **c).await
+        }
+    }
+}
+
+/// [`fetch_built`] for a statement without rows; returns the rows affected.
+pub(crate) async fn execute_built(c: &mut Conn<'_>, sql: String, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
+    let sql = sqlx::AssertSqlSafe(sql);
+    match c {
+        Conn::Sqlite(c) => bind_args!(sqlx::query::<Sqlite>(sql).persistent(false), args)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()),
+        Conn::Postgres(c) => bind_args!(sqlx::query::<Postgres>(sql).persistent(false), args)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()),
+    }
+}
+
 impl Db {
     /// Opens a pool for `url`. SQLite files are created if missing and use WAL, a busy
     /// timeout, `synchronous = FULL` (a reported leak survives power loss) and foreign
@@ -330,6 +420,13 @@ pub fn parse_time(text: &str, now_ms: i64) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_number_rows_in_order() {
+        assert_eq!(placeholders(2, 2, 3, ", 'x', $1"), "($2, $3, $4, 'x', $1), ($5, $6, $7, 'x', $1)");
+        assert_eq!(placeholders(1, 1, 3, ""), "($1, $2, $3)");
+        assert_eq!(rows_per_statement(10, 1), 3276);
+    }
 
     #[test]
     fn time_round_trip() {

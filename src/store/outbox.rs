@@ -2,7 +2,7 @@
 //! later by the notification worker. `dedupe_key` is unique, so enqueueing the same
 //! notification twice (two replicas, a retried request) stores one row.
 
-use super::{Conn, Store, StoreError, execute, fetch};
+use super::{Arg, Conn, Store, StoreError, execute_built, fetch, placeholders, rows_per_statement};
 
 /// Delivery state of an outbox row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,24 +69,33 @@ pub(crate) struct NewMail<'a> {
     pub dedupe_key: &'a str,
 }
 
-/// Inserts `mail` unless a row with its `dedupe_key` exists; returns whether it did.
-pub(crate) async fn enqueue(c: &mut Conn<'_>, at: i64, mail: &NewMail<'_>) -> Result<bool, StoreError> {
-    let inserted = execute!(
-        c,
-        "INSERT INTO outbox (kind, team_id, key_id, recipient, subject, body, dedupe_key, status, \
-         attempts, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8) \
-         ON CONFLICT (dedupe_key) DO NOTHING",
-        mail.kind,
-        mail.team_id,
-        mail.key_id,
-        mail.recipient,
-        mail.subject,
-        mail.body,
-        mail.dedupe_key,
-        at
-    )?;
-    Ok(inserted == 1)
+/// Inserts `mails` in one multi-row insert (chunked past the bind limit), skipping
+/// each whose `dedupe_key` exists. Returns how many were inserted.
+pub(crate) async fn enqueue_all(c: &mut Conn<'_>, at: i64, mails: &[NewMail<'_>]) -> Result<u64, StoreError> {
+    const COLS: usize = 7;
+    let mut inserted = 0;
+    for chunk in mails.chunks(rows_per_statement(COLS, 1)) {
+        let sql = format!(
+            "INSERT INTO outbox (kind, team_id, key_id, recipient, subject, body, dedupe_key, status, \
+             attempts, next_attempt_at, created_at) VALUES {} ON CONFLICT (dedupe_key) DO NOTHING",
+            placeholders(2, chunk.len(), COLS, ", 'pending', 0, $1, $1")
+        );
+        let mut args = Vec::with_capacity(1 + chunk.len() * COLS);
+        args.push(Arg::Int(Some(at)));
+        for m in chunk {
+            args.extend([
+                Arg::Text(Some(m.kind)),
+                Arg::Int(m.team_id),
+                Arg::Int(m.key_id),
+                Arg::Text(Some(m.recipient)),
+                Arg::Text(Some(m.subject)),
+                Arg::Text(Some(m.body)),
+                Arg::Text(Some(m.dedupe_key)),
+            ]);
+        }
+        inserted += execute_built(&mut *c, sql, &args).await?;
+    }
+    Ok(inserted)
 }
 
 impl Store {

@@ -15,6 +15,7 @@ both_backends!(
     concurrent_reports_disable_once_and_enqueue_once,
     purge_removes_only_old_leaks_and_is_audited,
     keys_never_stored_in_clear,
+    a_batch_records_what_one_by_one_reports_record,
 );
 
 fn report(token: &str, url: &str) -> LeakReport {
@@ -212,4 +213,110 @@ async fn keys_never_stored_in_clear(backend: Backend) {
     }
     let key = store.find_key_by_hash(&plain_sha).await.unwrap();
     assert!(key.is_none(), "a plain SHA-256 of the token must not find the key");
+}
+
+/// `report_leaks` on a batch (repeated tokens, several teams, every key state) leaves the
+/// same outcomes, rows, mails and audit events as `report_leak` once per report, in order.
+async fn a_batch_records_what_one_by_one_reports_record(backend: Backend) {
+    let tokens: Vec<String> = (0..5).map(|_| xai_token()).collect();
+    let [k1, k2, k3, k4, unknown] = [0, 1, 2, 3, 4].map(|i| tokens[i].as_str());
+    let reports = [
+        report(k1, "https://x/1"),
+        report(k1, "https://x/2"),
+        report(unknown, "https://x/3"),
+        report(k2, "https://x/4"),
+        report(k3, "https://x/5"),
+        report(k3, "https://x/6"),
+        report(unknown, "https://x/7"),
+        report(k4, "https://x/8"),
+        report(k1, "https://x/9"),
+        report(k2, "https://x/10"),
+    ];
+    let mut results = Vec::new();
+    for batched in [true, false] {
+        let db = TestDb::new(backend).await;
+        let store = db.store().await;
+        team_with_key(&store, k1).await;
+        store.create_team("search", &["dave@example.com".into()], &[], "test").await.unwrap();
+        let add = |team: &'static str, token: &str| {
+            let store = store.clone();
+            let key = new_key(token);
+            async move { store.add_keys(team, "xai_api_key", &[key], KeyOrigin::Issued, "test").await.unwrap()[0].id }
+        };
+        add("search", k2).await;
+        let id3 = add("search", k3).await;
+        store.disable_key(id3, "rotated", "t").await.unwrap();
+        let id4 = add("payments", k4).await;
+        store.delete_key(id4, "gone", "t").await.unwrap();
+        // A repeat sighting of a token reported before the batch.
+        store.report_leak(&report(k3, "https://x/0")).await.unwrap();
+
+        let outcomes = if batched {
+            store.report_leaks(&reports).await.unwrap()
+        } else {
+            let mut outcomes = Vec::new();
+            for r in &reports {
+                outcomes.push(store.report_leak(r).await.unwrap());
+            }
+            outcomes
+        };
+        // Leak ids may differ (PostgreSQL spends identity values on conflicts): compare
+        // their order of first appearance instead.
+        let mut leak_ids = Vec::new();
+        let mut rank = |id: i64| match leak_ids.iter().position(|&x| x == id) {
+            Some(i) => i,
+            None => {
+                leak_ids.push(id);
+                leak_ids.len() - 1
+            }
+        };
+        let outcomes: Vec<_> = outcomes
+            .iter()
+            .map(|o| match o {
+                LeakOutcome::DisabledNow(l) | LeakOutcome::AlreadyDisabled(l) | LeakOutcome::Deleted(l) => format!(
+                    "{} key {} {} {:?} leak {} sighting {}",
+                    if matches!(o, LeakOutcome::DisabledNow(_)) { "now" } else { "before" },
+                    l.key.id,
+                    l.key.status,
+                    l.key.disabled_reason,
+                    rank(l.leak_id),
+                    l.sightings
+                ),
+                LeakOutcome::UnknownToken { leak_id, sightings } => {
+                    format!("unknown leak {} sighting {sightings}", rank(*leak_id))
+                }
+            })
+            .collect();
+        let mails: Vec<_> = store
+            .outbox(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| format!("{} {:?} {:?} {}", m.recipient, m.team_id, m.key_id, m.subject))
+            .collect();
+        let log: Vec<_> = store
+            .audit_events(&AuditQuery::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| format!("{} {} {:?} {:?} {}", e.event, e.actor, e.team_id, e.key_id, e.description))
+            .collect();
+        let leaks = raw_leaks(&store).await;
+        assert!(matches!(store.verify_audit().await.unwrap(), ChainStatus::Intact { .. }));
+        results.push((outcomes, mails, log, leaks));
+    }
+    assert_eq!(results[0].0, results[1].0, "outcomes");
+    assert_eq!(results[0].1, results[1].1, "outbox");
+    assert_eq!(results[0].2, results[1].2, "audit log");
+    assert_eq!(results[0].3, results[1].3, "leak rows");
+    assert_eq!(results[0].1.len(), 4, "k1 and k2 newly disabled: two admins and one admin; k3 is a repeat");
+}
+
+/// `(key_id, token_type, source, url, reporter, sightings)` of every leak row, by url.
+async fn raw_leaks(store: &Store) -> Vec<(Option<i64>, String, String, Option<String>, String, i64)> {
+    const SQL: &str = "SELECT key_id, token_type, source, url, reporter, sightings FROM leaks ORDER BY url";
+    match store.db() {
+        revokd::store::Db::Sqlite(pool) => sqlx::query_as(SQL).fetch_all(pool).await.unwrap(),
+        revokd::store::Db::Postgres(pool) => sqlx::query_as(SQL).fetch_all(pool).await.unwrap(),
+    }
 }
