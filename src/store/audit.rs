@@ -233,16 +233,8 @@ fn sorted_json(value: &Value) -> String {
     sort(value).to_string()
 }
 
-/// Appends `e` at the head of the chain. The caller's transaction must hold the write
-/// lock. Cost: one indexed read of the head and one insert.
-pub(crate) async fn append(c: &mut Conn<'_>, at: i64, e: &NewEvent) -> Result<AuditEvent, StoreError> {
-    let head: Option<(i64, String)> =
-        fetch!(c, fetch_optional, (i64, String), "SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")?;
-    let (id, prev_hash) = match head {
-        Some((id, hash)) => (id + 1, hash),
-        None => (1, GENESIS_HASH.to_string()),
-    };
-    let details = sorted_json(&e.details);
+/// `e` as event `id` of the chain, linked to `prev_hash` and hashed.
+fn chained(id: i64, at: i64, e: &NewEvent, prev_hash: String) -> AuditEvent {
     let mut event = AuditEvent {
         id,
         at,
@@ -252,11 +244,24 @@ pub(crate) async fn append(c: &mut Conn<'_>, at: i64, e: &NewEvent) -> Result<Au
         team: None,
         key_id: e.key_id,
         description: e.description.clone(),
-        details,
+        details: sorted_json(&e.details),
         prev_hash,
         hash: String::new(),
     };
     event.hash = event_hash(&event);
+    event
+}
+
+/// Appends `e` at the head of the chain. The caller's transaction must hold the write
+/// lock. Cost: one indexed read of the head and one insert.
+pub(crate) async fn append(c: &mut Conn<'_>, at: i64, e: &NewEvent) -> Result<AuditEvent, StoreError> {
+    let head: Option<(i64, String)> =
+        fetch!(c, fetch_optional, (i64, String), "SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")?;
+    let (id, prev_hash) = match head {
+        Some((id, hash)) => (id + 1, hash),
+        None => (1, GENESIS_HASH.to_string()),
+    };
+    let event = chained(id, at, e, prev_hash);
     execute!(
         c,
         "INSERT INTO audit_events (id, at, event, actor, team_id, key_id, description, details, prev_hash, hash) \
@@ -290,20 +295,7 @@ pub(crate) async fn append_all(c: &mut Conn<'_>, at: i64, events: &[NewEvent]) -
     };
     let mut stored = Vec::with_capacity(events.len());
     for e in events {
-        let mut event = AuditEvent {
-            id,
-            at,
-            event: e.event.as_str().to_string(),
-            actor: e.actor.clone(),
-            team_id: e.team_id,
-            team: None,
-            key_id: e.key_id,
-            description: e.description.clone(),
-            details: sorted_json(&e.details),
-            prev_hash,
-            hash: String::new(),
-        };
-        event.hash = event_hash(&event);
+        let event = chained(id, at, e, prev_hash);
         prev_hash = event.hash.clone();
         id += 1;
         stored.push(event);
