@@ -70,7 +70,8 @@ cd "$work"
 [[ $KIND == foreign ]] || "$revokd" keys import --team load < "$work/tokens.txt" >/dev/null
 
 "$revokd" serve &
-pids+=($!)
+daemon=$!
+pids+=($daemon)
 for _ in $(seq 100); do
   curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break
   sleep 0.1
@@ -78,8 +79,22 @@ done
 curl -fs "http://127.0.0.1:$PORT/readyz"; echo
 
 echo "== wrk: $CONNECTIONS connections, $TOKENS tokens per request, $REQUESTS distinct signed requests, $url"
+# The daemon's CPU time (user + system, clock ticks) from /proc: what the run cost it,
+# independent of what else the shared machine was doing.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$daemon/stat"; }
+ticks_before=$(cpu_ticks)
 wrk -t "$THREADS" -c "$CONNECTIONS" -d "$DURATION" --latency -s "$root/bench/webhook-load.lua" \
-  "http://127.0.0.1:$PORT" -- "$work/requests.tsv" "$THREADS"
+  "http://127.0.0.1:$PORT" -- "$work/requests.tsv" "$THREADS" | tee "$work/wrk.out"
+ticks_after=$(cpu_ticks)
+requests_done=$(awk '/requests in/ {print $1}' "$work/wrk.out")
+python3 - "$ticks_before" "$ticks_after" "$requests_done" "$(getconf CLK_TCK)" "$(nproc)" <<'PY'
+import sys
+before, after, done, hz, cores = (int(x) for x in sys.argv[1:])
+cpu = (after - before) / hz
+per = cpu / max(done, 1)
+print(f"== daemon CPU: {cpu:.2f} s for {done} requests = {per * 1e3:.3f} ms/request "
+      f"(CPU-bound ceiling on {cores} cores: {cores / per if per else 0:,.0f} requests/s)")
+PY
 
 echo "== request received → key disabled (daemon histogram)"
 curl -fs "http://127.0.0.1:$PORT/metrics" | python3 "$root/bench/histogram-quantiles.py" revokd_leak_to_disable_seconds

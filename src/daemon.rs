@@ -35,6 +35,9 @@ pub struct ServeOptions {
     pub api_token: Option<Secret>,
     /// `github.webhook_secret_file` contents; `None` disables `/github/webhook`.
     pub webhook_secret: Option<WebhookSecret>,
+    /// `retention.days`: purge older leak records daily. `None` (the default here; the
+    /// configuration always sets it) runs no purge.
+    pub retention_days: Option<u32>,
 }
 
 impl Default for ServeOptions {
@@ -46,6 +49,7 @@ impl Default for ServeOptions {
             api_url: DEFAULT_API_URL.to_owned(),
             api_token: None,
             webhook_secret: None,
+            retention_days: None,
         }
     }
 }
@@ -68,6 +72,7 @@ impl ServeOptions {
             api_url: github.api_url.clone(),
             api_token,
             webhook_secret,
+            retention_days: Some(config.retention.days),
         })
     }
 }
@@ -97,6 +102,7 @@ pub struct Daemon {
     stop: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
     refresher: JoinHandle<()>,
+    retention: Option<JoinHandle<()>>,
 }
 
 impl Daemon {
@@ -119,6 +125,7 @@ impl Daemon {
         }
         let keys = PublicKeys::new(client.clone(), key_options);
         let refresher = keys.spawn_refresher();
+        let retention = options.retention_days.map(|days| crate::retention::spawn(store.clone(), days));
         let state = AppState {
             revoker: Revoker::new(scanner, pepper, store.clone()),
             store,
@@ -138,7 +145,7 @@ impl Daemon {
                 .await
         });
         tracing::info!(%addr, "revokd listening");
-        Ok(Daemon { addr, stop, server, refresher })
+        Ok(Daemon { addr, stop, server, refresher, retention })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -148,6 +155,9 @@ impl Daemon {
     /// Stops accepting connections, lets in-flight requests finish, then returns.
     pub async fn shutdown(self) -> Result<(), DaemonError> {
         self.refresher.abort();
+        if let Some(retention) = &self.retention {
+            retention.abort();
+        }
         let _ = self.stop.send(());
         match self.server.await {
             Ok(result) => result.map_err(DaemonError::Serve),

@@ -50,11 +50,7 @@ impl KeyFormats {
     /// finds it (prefilter, regex, checksum and entropy). Cost: one scan of the token.
     pub fn validate(&self, key_type: &str, token: &str) -> Result<(), KeyFormatError> {
         self.rule(key_type)?;
-        let whole = self
-            .scanner
-            .find_all(token.as_bytes())
-            .into_iter()
-            .any(|m| m.start == 0 && m.end == token.len() && self.scanner.rules().get(m.rule).id == key_type);
+        let whole = self.scanner.rules_matching_whole(token).any(|rule| rule.id == key_type);
         if whole { Ok(()) } else { Err(KeyFormatError::Mismatch(key_type.to_string())) }
     }
 

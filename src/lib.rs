@@ -10,6 +10,7 @@ pub mod http;
 pub mod keygen;
 pub mod patterns;
 pub mod pepper;
+pub mod retention;
 pub mod revoke;
 pub mod scan;
 pub mod secret;

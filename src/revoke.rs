@@ -138,13 +138,7 @@ impl Revoker {
     /// if any. A token with surrounding junk, a wrong checksum or a type we do not issue
     /// gets `None`.
     pub fn classify(&self, token: &str) -> Option<&Rule> {
-        let rules = self.scanner.rules();
-        self.scanner
-            .find_all(token.as_bytes())
-            .into_iter()
-            .map(|m| (m, rules.get(m.rule)))
-            .find(|(m, rule)| rule.revocable && m.start == 0 && m.end == token.len())
-            .map(|(_, rule)| rule)
+        self.scanner.rules_matching_whole(token).find(|rule| rule.revocable)
     }
 
     /// Reports one leaked token (see [`Revoker::report_leaked_tokens`]).

@@ -131,6 +131,16 @@ impl Scanner {
         out
     }
 
+    /// The rules that match the whole of `token` (format, checksum and entropy; nothing
+    /// before or after it): how a reported or imported key is classified.
+    pub fn rules_matching_whole(&self, token: &str) -> impl Iterator<Item = &Rule> {
+        let len = token.len();
+        self.find_all(token.as_bytes())
+            .into_iter()
+            .filter(move |m| m.start == 0 && m.end == len)
+            .map(|m| self.rules.get(m.rule))
+    }
+
     /// Runs every rule's examples and negative examples through the real engine.
     pub fn example_failures(&self) -> Vec<ExampleFailure> {
         self.example_failures_where(|_| true)

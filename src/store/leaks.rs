@@ -132,10 +132,36 @@ impl Store {
     /// audits the purge (`leaks.purged`, also when nothing was old enough). Audit events
     /// are kept. Returns the number of records deleted.
     pub async fn purge_leaks(&self, days: u32, actor: &str) -> Result<u64, StoreError> {
+        let deleted = self.purge_leaks_unless_purged_within(days, actor, 0).await?;
+        deleted.ok_or_else(|| StoreError::Corrupt("purge skipped with no interval".into()))
+    }
+
+    /// [`Store::purge_leaks`], unless a purge (`leaks.purged`) was audited less than
+    /// `interval_ms` ago: then nothing is written and `None` is returned. The check runs
+    /// under the write lock, so replicas sharing a database purge once per interval
+    /// between them. Used by the daemon's daily retention task.
+    pub async fn purge_leaks_unless_purged_within(
+        &self,
+        days: u32,
+        actor: &str,
+        interval_ms: i64,
+    ) -> Result<Option<u64>, StoreError> {
         let at = now_ms();
         let cutoff = at - i64::from(days) * 86_400_000;
         let mut tx = self.db.begin_write().await?;
         let mut c = tx.conn();
+        if interval_ms > 0 {
+            let (last,): (Option<i64>,) = super::fetch!(
+                &mut c,
+                fetch_one,
+                (Option<i64>,),
+                "SELECT MAX(at) FROM audit_events WHERE event = $1",
+                EventKind::LeaksPurged.as_str(),
+            )?;
+            if last.is_some_and(|last| at - last < interval_ms) {
+                return Ok(None);
+            }
+        }
         let deleted = super::execute!(&mut c, "DELETE FROM leaks WHERE last_seen < $1", cutoff)?;
         let event = NewEvent {
             event: EventKind::LeaksPurged,
@@ -150,7 +176,7 @@ impl Store {
         };
         audit::append(&mut c, at, &event).await?;
         tx.commit().await?;
-        Ok(deleted)
+        Ok(Some(deleted))
     }
 }
 

@@ -41,6 +41,13 @@ pub use teams::{Member, Role, TeamSummary};
 /// and a daemon; short enough that a stuck lock surfaces as an error.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// SQLite page cache per connection, as `PRAGMA cache_size` (negative: KiB): 32 MiB.
+const SQLITE_CACHE_SIZE: &str = "-32768";
+
+/// WAL pages after which a commit checkpoints (`PRAGMA wal_autocheckpoint`): 8,192
+/// pages of 4 KiB, 32 MiB (SQLite's default is 1,000).
+const SQLITE_WAL_AUTOCHECKPOINT: &str = "8192";
+
 /// Connections per pool. SQLite serialises writers anyway (extra connections only serve
 /// concurrent readers); PostgreSQL replicas each hold this many server connections.
 const MAX_CONNECTIONS: u32 = 8;
@@ -240,6 +247,65 @@ pub(crate) fn placeholders(first: usize, rows: usize, cols: usize, tail: &str) -
     sql
 }
 
+/// Rewrites a built statement's `$N` placeholders for SQLite: integers are written into
+/// the text as literals (they cannot inject anything), text becomes an anonymous `?`
+/// with its argument repeated in the order of use (one parameter per text placeholder,
+/// so a statement within [`MAX_BINDS`] stays within it).
+///
+/// Why: SQLite resolves a *named or numbered* parameter (`$7`, `?7`) by scanning the
+/// list of the statement's names, both when it prepares the statement and each time sqlx
+/// asks a parameter's name to bind it, so a statement of n such parameters costs O(n²);
+/// a group commit's insert has thousands. Anonymous `?` parameters are not in that list.
+/// `$` inside a quoted literal is left alone (built statements only hold constant
+/// literals, but the rewrite must not depend on that).
+fn sqlite_positional<'a>(sql: &str, args: &[Arg<'a>]) -> Result<(String, Vec<Arg<'a>>), sqlx::Error> {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(sql.len());
+    let mut ordered = Vec::with_capacity(args.len());
+    let mut chars = sql.char_indices().peekable();
+    let mut quoted = false;
+    while let Some((i, ch)) = chars.next() {
+        match ch {
+            '\'' => {
+                quoted = !quoted;
+                out.push(ch);
+            }
+            '$' if !quoted && chars.peek().is_some_and(|(_, c)| c.is_ascii_digit()) => {
+                let start = i + 1;
+                let mut end = start;
+                while let Some(&(j, c)) = chars.peek() {
+                    if !c.is_ascii_digit() {
+                        break;
+                    }
+                    end = j + 1;
+                    chars.next();
+                }
+                let arg = sql[start..end]
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|n| n.checked_sub(1))
+                    .and_then(|n| args.get(n))
+                    .ok_or_else(|| {
+                        sqlx::Error::Protocol(format!("placeholder ${} has no argument", &sql[start..end]))
+                    })?;
+                match *arg {
+                    // Parenthesised: `x - $1` must not become the comment `x --1`.
+                    Arg::Int(Some(v)) => {
+                        let _ = write!(out, "({v})");
+                    }
+                    Arg::Int(None) => out.push_str("NULL"),
+                    Arg::Text(_) => {
+                        ordered.push(*arg);
+                        out.push('?');
+                    }
+                }
+            }
+            _ => out.push(ch),
+        }
+    }
+    Ok((out, ordered))
+}
+
 /// Binds `args` in order to a `Query`/`QueryAs` of either backend.
 macro_rules! bind_args {
     ($query:expr, $args:expr) => {{
@@ -263,26 +329,32 @@ where
         + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
         + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
 {
-    let sql = sqlx::AssertSqlSafe(sql);
     match c {
         Conn::Sqlite(c) => {
-            bind_args!(sqlx::query_as::<Sqlite, T>(sql).persistent(false), args).fetch_all(&mut **c).await
+            let (sql, args) = sqlite_positional(&sql, args)?;
+            bind_args!(sqlx::query_as::<Sqlite, T>(sqlx::AssertSqlSafe(sql)).persistent(false), &args)
+                .fetch_all(&mut **c)
+                .await
         }
         Conn::Postgres(c) => {
-            bind_args!(sqlx::query_as::<Postgres, T>(sql).persistent(false), args).fetch_all(&mut **c).await
+            bind_args!(sqlx::query_as::<Postgres, T>(sqlx::AssertSqlSafe(sql)).persistent(false), args)
+                .fetch_all(&mut **c)
+                .await
         }
     }
 }
 
 /// [`fetch_built`] for a statement without rows; returns the rows affected.
 pub(crate) async fn execute_built(c: &mut Conn<'_>, sql: String, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
-    let sql = sqlx::AssertSqlSafe(sql);
     match c {
-        Conn::Sqlite(c) => bind_args!(sqlx::query::<Sqlite>(sql).persistent(false), args)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()),
-        Conn::Postgres(c) => bind_args!(sqlx::query::<Postgres>(sql).persistent(false), args)
+        Conn::Sqlite(c) => {
+            let (sql, args) = sqlite_positional(&sql, args)?;
+            bind_args!(sqlx::query::<Sqlite>(sqlx::AssertSqlSafe(sql)).persistent(false), &args)
+                .execute(&mut **c)
+                .await
+                .map(|r| r.rows_affected())
+        }
+        Conn::Postgres(c) => bind_args!(sqlx::query::<Postgres>(sqlx::AssertSqlSafe(sql)).persistent(false), args)
             .execute(&mut **c)
             .await
             .map(|r| r.rows_affected()),
@@ -301,7 +373,15 @@ impl Db {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
-                .foreign_keys(true);
+                .foreign_keys(true)
+                // A group commit touches hundreds of pages: keep them in SQLite's cache
+                // (the default 2 MB spills mid-transaction and re-reads through
+                // syscalls), keep statement journals in memory rather than in temporary
+                // files, and checkpoint the WAL less often, so a page written by many
+                // commits is copied into the database once.
+                .pragma("cache_size", SQLITE_CACHE_SIZE)
+                .pragma("temp_store", "memory")
+                .pragma("wal_autocheckpoint", SQLITE_WAL_AUTOCHECKPOINT);
             // Each connection to `sqlite::memory:` is its own database: use one.
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
             let pool = SqlitePoolOptions::new()
@@ -426,6 +506,18 @@ mod tests {
         assert_eq!(placeholders(2, 2, 3, ", 'x', $1"), "($2, $3, $4, 'x', $1), ($5, $6, $7, 'x', $1)");
         assert_eq!(placeholders(1, 1, 3, ""), "($1, $2, $3)");
         assert_eq!(rows_per_statement(10, 1), 3276);
+    }
+
+    #[test]
+    fn sqlite_positional_inlines_integers_and_orders_text() {
+        let args = [Arg::Int(Some(10)), Arg::Text(Some("a")), Arg::Text(Some("b"))];
+        let with_null = [args[0], args[1], args[2], Arg::Int(None)];
+        let (sql, ordered) = sqlite_positional("VALUES ($2, '$1', $3, $1), ($1, $4, $3)", &with_null).unwrap();
+        assert_eq!(sql, "VALUES (?, '$1', ?, (10)), ((10), NULL, ?)");
+        let shown: Vec<String> = ordered.iter().map(|a| format!("{a:?}")).collect();
+        assert_eq!(shown, ["Text(Some(\"a\"))", "Text(Some(\"b\"))", "Text(Some(\"b\"))"]);
+        assert!(sqlite_positional("VALUES ($4)", &args).is_err());
+        assert!(sqlite_positional("VALUES ($0)", &args).is_err());
     }
 
     #[test]

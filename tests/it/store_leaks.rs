@@ -14,6 +14,7 @@ both_backends!(
     leak_outcomes_for_disabled_deleted_and_unknown_keys,
     concurrent_reports_disable_once_and_enqueue_once,
     purge_removes_only_old_leaks_and_is_audited,
+    retention_task_purges_once_a_day_across_replicas,
     keys_never_stored_in_clear,
     a_batch_records_what_one_by_one_reports_record,
 );
@@ -173,6 +174,39 @@ async fn purge_removes_only_old_leaks_and_is_audited(backend: Backend) {
         store.audit_events(&AuditQuery { grep: Some("https://old".into()), ..Default::default() }).await.unwrap();
     assert_eq!(events(&reported), ["key.disabled", "leak.reported"]);
     assert!(matches!(store.verify_audit().await.unwrap(), ChainStatus::Intact { .. }));
+}
+
+/// The daemon's retention task purges old leaks at start; a second replica's task on
+/// the same database finds a purge within the day and writes nothing.
+async fn retention_task_purges_once_a_day_across_replicas(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    store.report_leak(&report(&xai_token(), "https://old")).await.unwrap();
+    let forty_days_ago = revokd::store::now_ms() - 40 * 86_400_000;
+    raw_sql(&store, &format!("UPDATE leaks SET first_seen = {forty_days_ago}, last_seen = {forty_days_ago}")).await;
+    let purges = || async {
+        store.audit_events(&AuditQuery { event: Some("leaks.purged".into()), ..Default::default() }).await.unwrap()
+    };
+
+    let first = revokd::retention::spawn(store.clone(), 30);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while purges().await.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no purge within 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    first.abort();
+    let done = purges().await;
+    assert_eq!(
+        (done[0].actor.as_str(), done[0].description.starts_with("1 leak record(s)")),
+        ("revokd:retention", true)
+    );
+
+    // The second replica's first check runs at once and must skip.
+    assert_eq!(store.purge_leaks_unless_purged_within(30, "replica-2", 86_400_000).await.unwrap(), None);
+    let second = revokd::retention::spawn(store.clone(), 30);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    second.abort();
+    assert_eq!(purges().await.len(), 1);
 }
 
 /// Neither the database file (SQLite, with its WAL) nor any row (PostgreSQL) holds a key
