@@ -14,6 +14,7 @@ use crate::github::api::{DEFAULT_API_URL, GitHubApi};
 use crate::github::keys::{DEFAULT_PUBLIC_KEYS_URL, KeyCacheOptions, PublicKeys};
 use crate::github::signature::WebhookSecret;
 use crate::http::{self, AppState};
+use crate::notify::{Notifier, NotifierHandle, NotifyError, NotifyOptions};
 use crate::pepper::Pepper;
 use crate::revoke::Revoker;
 use crate::scan::Scanner;
@@ -35,6 +36,8 @@ pub struct ServeOptions {
     pub api_token: Option<Secret>,
     /// `github.webhook_secret_file` contents; `None` disables `/github/webhook`.
     pub webhook_secret: Option<WebhookSecret>,
+    /// `[smtp]` and `[notify]`: the owner-email worker; `None` runs none.
+    pub notify: Option<NotifyOptions>,
 }
 
 impl Default for ServeOptions {
@@ -46,6 +49,7 @@ impl Default for ServeOptions {
             api_url: DEFAULT_API_URL.to_owned(),
             api_token: None,
             webhook_secret: None,
+            notify: None,
         }
     }
 }
@@ -68,6 +72,7 @@ impl ServeOptions {
             api_url: github.api_url.clone(),
             api_token,
             webhook_secret,
+            notify: Some(NotifyOptions::from_config(config)?),
         })
     }
 }
@@ -87,6 +92,8 @@ pub enum DaemonError {
     SecretFile { path: PathBuf, source: std::io::Error },
     #[error("building the HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    #[error("notification worker: {0}")]
+    Notify(#[from] NotifyError),
     #[error("HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -97,11 +104,12 @@ pub struct Daemon {
     stop: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
     refresher: JoinHandle<()>,
+    notifier: Option<NotifierHandle>,
 }
 
 impl Daemon {
     /// Binds `options.listen`, starts the key refresher (first fetch immediately) and
-    /// serves until [`Daemon::shutdown`]. Returns once the socket accepts connections.
+    /// the notification worker, and serves until [`Daemon::shutdown`]. Returns once the socket accepts connections.
     pub async fn start(
         options: ServeOptions,
         scanner: Arc<Scanner>,
@@ -119,6 +127,8 @@ impl Daemon {
         }
         let keys = PublicKeys::new(client.clone(), key_options);
         let refresher = keys.spawn_refresher();
+        let notifier =
+            options.notify.clone().map(|o| Notifier::new(store.clone(), o)).transpose()?.map(Notifier::spawn);
         let state = AppState {
             revoker: Revoker::new(scanner, pepper, store.clone()),
             store,
@@ -138,18 +148,23 @@ impl Daemon {
                 .await
         });
         tracing::info!(%addr, "revokd listening");
-        Ok(Daemon { addr, stop, server, refresher })
+        Ok(Daemon { addr, stop, server, refresher, notifier })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Stops accepting connections, lets in-flight requests finish, then returns.
+    /// Stops accepting connections, lets in-flight requests finish, stops the
+    /// notification worker after the email it is sending, then returns.
     pub async fn shutdown(self) -> Result<(), DaemonError> {
         self.refresher.abort();
         let _ = self.stop.send(());
-        match self.server.await {
+        let served = self.server.await;
+        if let Some(notifier) = self.notifier {
+            notifier.stop().await;
+        }
+        match served {
             Ok(result) => result.map_err(DaemonError::Serve),
             Err(join) => Err(DaemonError::Serve(std::io::Error::other(join))),
         }
