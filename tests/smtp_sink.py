@@ -4,7 +4,8 @@
 serve --port P --dir D   accept mail on 127.0.0.1:P; write each delivered message to
                          D/<n>.json (envelope, decoded subject and parts with HTML
                          entities decoded, raw text, arrival time); refuse, with 550, every recipient whose local
-                         part starts with "reject". Runs until stdin closes.
+                         part starts with "reject". Runs until stdin closes (or,
+                         with --until-killed, until a signal).
 parse FILE               print the same JSON for one .eml file.
 """
 import argparse
@@ -63,6 +64,7 @@ def main() -> None:
     serve = sub.add_parser("serve")
     serve.add_argument("--port", type=int, required=True)
     serve.add_argument("--dir", required=True)
+    serve.add_argument("--until-killed", action="store_true", help="run until a signal, not until stdin closes")
     parse = sub.add_parser("parse")
     parse.add_argument("file")
     args = parser.parse_args()
@@ -76,7 +78,12 @@ def main() -> None:
     controller.start()
     print("ready", flush=True)
     try:
-        sys.stdin.read()
+        if args.until_killed:
+            import signal
+
+            signal.pause()
+        else:
+            sys.stdin.read()
     finally:
         controller.stop()
 

@@ -215,12 +215,15 @@ async fn restore_and_delete_tell_the_team(backend: Backend) {
     let sink = SmtpSink::start();
     let notifier = Notifier::new(store.clone(), options(smtp(sink.url()))).unwrap();
     assert_eq!(notifier.run_once().await.unwrap().sent, 3);
-    let subjects: Vec<_> = sink.messages().into_iter().map(|m| (m.subject, m.text)).collect();
+    // Sent concurrently: find each by subject.
+    let mails: Vec<_> = sink.messages().into_iter().map(|m| (m.subject, m.text)).collect();
     let key = store.key(id).await.unwrap();
-    assert!(subjects[0].0.contains("disabled"), "{subjects:?}");
-    assert_eq!(subjects[1].0, format!("[revokd] API key {} of team acme restored", key.redacted));
-    assert!(subjects[1].1.contains("false alarm: test fixture") && subjects[1].1.contains("cli:alice"));
-    assert_eq!(subjects[2].0, format!("[revokd] API key {} of team acme deleted", key.redacted));
+    let find =
+        |subject: &str| mails.iter().find(|(s, _)| s == subject).unwrap_or_else(|| panic!("{subject}: {mails:?}"));
+    find(&format!("[revokd] API key {} disabled: found in a public GitHub repository", key.redacted));
+    let restored = find(&format!("[revokd] API key {} of team acme restored", key.redacted));
+    assert!(restored.1.contains("false alarm: test fixture") && restored.1.contains("cli:alice"), "{}", restored.1);
+    find(&format!("[revokd] API key {} of team acme deleted", key.redacted));
     store.close().await;
 }
 
