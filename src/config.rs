@@ -624,6 +624,27 @@ mod tests {
     }
 
     #[test]
+    fn notification_keys_from_env() {
+        let mut c = Config::default();
+        assert_eq!(c.notify.retry_base.0, Duration::from_secs(45));
+        c.apply_env(env(&[
+            ("REVOKD_SMTP_URL", "smtp://127.0.0.1:2525"),
+            ("REVOKD_SMTP_CREDENTIALS_FILE", "/etc/revokd/smtp.login"),
+            ("REVOKD_NOTIFY_RETRY_BASE", "2s"),
+            ("REVOKD_NOTIFY_POLL_INTERVAL", "500ms"),
+            ("REVOKD_NOTIFY_BATCH_WINDOW", "0"),
+        ]))
+        .unwrap();
+        assert_eq!(c.smtp.credentials_file, Some(PathBuf::from("/etc/revokd/smtp.login")));
+        assert_eq!(c.notify.retry_base.0, Duration::from_secs(2));
+        assert_eq!(c.notify.poll_interval.0, Duration::from_millis(500));
+        assert!(c.notify.batch_window.0.is_zero());
+        c.validate().unwrap();
+        c.notify.retry_base = HumanDuration(Duration::ZERO);
+        assert!(c.validate().unwrap_err().to_string().contains("notify.retry_base"));
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86_400));
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
