@@ -51,6 +51,18 @@ pub enum Command {
     Keys(KeysCommand),
     /// Search the audit log, or verify its hash chain (`revokd audit verify`).
     Audit(AuditArgs),
+    /// Owner emails (the outbox worker that `revokd serve` also runs).
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Compose the due notices and send every due email once, then exit (for cron).
+    ///
+    /// Exit status: 0 all sent (or nothing due), 1 some failed (retried later) or were
+    /// given up, 2 error.
+    RunOnce,
 }
 
 #[derive(Debug, Subcommand)]

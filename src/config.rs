@@ -120,16 +120,21 @@ pub struct KeysConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmtpConfig {
-    /// `smtp://HOST:PORT` or `smtps://USER:PASS@HOST`. Unset: mails are written as `.eml`
-    /// files to `./mail/`.
+    /// `smtp://HOST:PORT` (plain; add `?tls=required` for STARTTLS),
+    /// `smtps://HOST:PORT` (TLS from the start; rustls with the webpki roots), with
+    /// optional `USER:PASS@` (prefer `credentials_file`). Unset: emails are written as
+    /// `.eml` files to `./mail/`.
     pub url: Option<String>,
-    /// Sender address. Default `revokd@localhost`.
+    /// Sender address (`From`). Default `revokd@localhost`.
     pub from: String,
+    /// File holding the SMTP login: the user name on the first line, the password on
+    /// the second. Unset: no authentication (or the URL's user info).
+    pub credentials_file: Option<PathBuf>,
 }
 
 impl Default for SmtpConfig {
     fn default() -> Self {
-        SmtpConfig { url: None, from: "revokd@localhost".into() }
+        SmtpConfig { url: None, from: "revokd@localhost".into(), credentials_file: None }
     }
 }
 
@@ -174,13 +179,27 @@ pub struct NotifyConfig {
     pub max_attempts: u32,
     /// Leaks of one team within this window go out as one email. Default `30s`.
     pub batch_window: HumanDuration,
-    /// Address mailed when a team has no admin. Unset: such leaks are only audited.
+    /// Address mailed when a team has neither admins nor members (audited
+    /// `notify.fallback`). Unset: such notices are only audited (`notify.dead`).
     pub fallback: Option<String>,
+    /// Delay before the first retry of a failed email; each later retry waits twice as
+    /// long (±20% jitter). Default `45s`: with 12 attempts the last one comes about a day
+    /// (25.6 h) after the first, long enough to outlast a mail-server outage.
+    pub retry_base: HumanDuration,
+    /// How often the worker looks for due emails when nothing woke it (leaks reported by
+    /// another replica, retries). Default `5s`; costs two indexed reads per poll.
+    pub poll_interval: HumanDuration,
 }
 
 impl Default for NotifyConfig {
     fn default() -> Self {
-        NotifyConfig { max_attempts: 12, batch_window: HumanDuration(Duration::from_secs(30)), fallback: None }
+        NotifyConfig {
+            max_attempts: 12,
+            batch_window: HumanDuration(Duration::from_secs(30)),
+            fallback: None,
+            retry_base: HumanDuration(Duration::from_secs(45)),
+            poll_interval: HumanDuration(Duration::from_secs(5)),
+        }
     }
 }
 
@@ -378,6 +397,7 @@ impl Config {
             "keys_pepper_file" => self.keys.pepper_file = path(value),
             "smtp_url" => self.smtp.url = text(value),
             "smtp_from" => self.smtp.from = value.to_string(),
+            "smtp_credentials_file" => self.smtp.credentials_file = path(value),
             "api_tokens_file" => self.api.tokens_file = path(value),
             "patterns_dirs" => {
                 self.patterns.dirs =
@@ -387,6 +407,8 @@ impl Config {
             "notify_max_attempts" => self.notify.max_attempts = parse(value)?,
             "notify_batch_window" => self.notify.batch_window = parse(value)?,
             "notify_fallback" => self.notify.fallback = text(value),
+            "notify_retry_base" => self.notify.retry_base = parse(value)?,
+            "notify_poll_interval" => self.notify.poll_interval = parse(value)?,
             "log_level" => self.log.level = variant(value)?,
             "log_format" => self.log.format = variant(value)?,
             _ => return Err(SetError::Unknown),
@@ -432,6 +454,12 @@ impl Config {
         }
         if self.notify.max_attempts == 0 {
             return invalid("notify.max_attempts", "must be at least 1");
+        }
+        if self.notify.retry_base.0.is_zero() {
+            return invalid("notify.retry_base", "must be greater than 0");
+        }
+        if self.notify.poll_interval.0.is_zero() {
+            return invalid("notify.poll_interval", "must be greater than 0");
         }
         Ok(())
     }
@@ -593,6 +621,27 @@ mod tests {
         c.database.url = "mysql://x".into();
         let err = c.validate().unwrap_err().to_string();
         assert!(err.contains("database.url"), "{err}");
+    }
+
+    #[test]
+    fn notification_keys_from_env() {
+        let mut c = Config::default();
+        assert_eq!(c.notify.retry_base.0, Duration::from_secs(45));
+        c.apply_env(env(&[
+            ("REVOKD_SMTP_URL", "smtp://127.0.0.1:2525"),
+            ("REVOKD_SMTP_CREDENTIALS_FILE", "/etc/revokd/smtp.login"),
+            ("REVOKD_NOTIFY_RETRY_BASE", "2s"),
+            ("REVOKD_NOTIFY_POLL_INTERVAL", "500ms"),
+            ("REVOKD_NOTIFY_BATCH_WINDOW", "0"),
+        ]))
+        .unwrap();
+        assert_eq!(c.smtp.credentials_file, Some(PathBuf::from("/etc/revokd/smtp.login")));
+        assert_eq!(c.notify.retry_base.0, Duration::from_secs(2));
+        assert_eq!(c.notify.poll_interval.0, Duration::from_millis(500));
+        assert!(c.notify.batch_window.0.is_zero());
+        c.validate().unwrap();
+        c.notify.retry_base = HumanDuration(Duration::ZERO);
+        assert!(c.validate().unwrap_err().to_string().contains("notify.retry_base"));
     }
 
     #[test]

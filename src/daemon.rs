@@ -14,6 +14,7 @@ use crate::github::api::{DEFAULT_API_URL, GitHubApi};
 use crate::github::keys::{DEFAULT_PUBLIC_KEYS_URL, KeyCacheOptions, PublicKeys};
 use crate::github::signature::WebhookSecret;
 use crate::http::{self, AppState};
+use crate::notify::{Notifier, NotifierHandle, NotifyError, NotifyOptions};
 use crate::pepper::Pepper;
 use crate::revoke::Revoker;
 use crate::scan::Scanner;
@@ -38,6 +39,8 @@ pub struct ServeOptions {
     /// `retention.days`: purge older leak records daily. `None` (the default here; the
     /// configuration always sets it) runs no purge.
     pub retention_days: Option<u32>,
+    /// `[smtp]` and `[notify]`: the owner-email worker; `None` runs none.
+    pub notify: Option<NotifyOptions>,
 }
 
 impl Default for ServeOptions {
@@ -50,6 +53,7 @@ impl Default for ServeOptions {
             api_token: None,
             webhook_secret: None,
             retention_days: None,
+            notify: None,
         }
     }
 }
@@ -73,6 +77,7 @@ impl ServeOptions {
             api_token,
             webhook_secret,
             retention_days: Some(config.retention.days),
+            notify: Some(NotifyOptions::from_config(config)?),
         })
     }
 }
@@ -92,6 +97,8 @@ pub enum DaemonError {
     SecretFile { path: PathBuf, source: std::io::Error },
     #[error("building the HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    #[error("notification worker: {0}")]
+    Notify(#[from] NotifyError),
     #[error("HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -103,11 +110,12 @@ pub struct Daemon {
     server: JoinHandle<std::io::Result<()>>,
     refresher: JoinHandle<()>,
     retention: Option<JoinHandle<()>>,
+    notifier: Option<NotifierHandle>,
 }
 
 impl Daemon {
     /// Binds `options.listen`, starts the key refresher (first fetch immediately) and
-    /// serves until [`Daemon::shutdown`]. Returns once the socket accepts connections.
+    /// the notification worker, and serves until [`Daemon::shutdown`]. Returns once the socket accepts connections.
     pub async fn start(
         options: ServeOptions,
         scanner: Arc<Scanner>,
@@ -126,6 +134,8 @@ impl Daemon {
         let keys = PublicKeys::new(client.clone(), key_options);
         let refresher = keys.spawn_refresher();
         let retention = options.retention_days.map(|days| crate::retention::spawn(store.clone(), days));
+        let notifier =
+            options.notify.clone().map(|o| Notifier::new(store.clone(), o)).transpose()?.map(Notifier::spawn);
         let state = AppState {
             revoker: Revoker::new(scanner, pepper, store.clone()),
             store,
@@ -145,21 +155,26 @@ impl Daemon {
                 .await
         });
         tracing::info!(%addr, "revokd listening");
-        Ok(Daemon { addr, stop, server, refresher, retention })
+        Ok(Daemon { addr, stop, server, refresher, retention, notifier })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Stops accepting connections, lets in-flight requests finish, then returns.
+    /// Stops accepting connections, lets in-flight requests finish, stops the
+    /// notification worker after the email it is sending, then returns.
     pub async fn shutdown(self) -> Result<(), DaemonError> {
         self.refresher.abort();
         if let Some(retention) = &self.retention {
             retention.abort();
         }
         let _ = self.stop.send(());
-        match self.server.await {
+        let served = self.server.await;
+        if let Some(notifier) = self.notifier {
+            notifier.stop().await;
+        }
+        match served {
             Ok(result) => result.map_err(DaemonError::Serve),
             Err(join) => Err(DaemonError::Serve(std::io::Error::other(join))),
         }

@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod github;
 pub mod http;
 pub mod keygen;
+pub mod notify;
 pub mod patterns;
 pub mod pepper;
 pub mod retention;

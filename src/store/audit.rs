@@ -39,6 +39,8 @@ pub enum EventKind {
     NotifySent,
     NotifyFailed,
     NotifyDead,
+    /// A team had neither admins nor members: its notice went to `notify.fallback`.
+    NotifyFallback,
     ScanStarted,
     ScanFinished,
     WebhookRejected,
@@ -46,7 +48,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 18] = [
+    pub const ALL: [EventKind; 19] = [
         EventKind::TeamCreated,
         EventKind::MemberAdded,
         EventKind::MemberRemoved,
@@ -61,6 +63,7 @@ impl EventKind {
         EventKind::NotifySent,
         EventKind::NotifyFailed,
         EventKind::NotifyDead,
+        EventKind::NotifyFallback,
         EventKind::ScanStarted,
         EventKind::ScanFinished,
         EventKind::WebhookRejected,
@@ -84,6 +87,7 @@ impl EventKind {
             EventKind::NotifySent => "notify.sent",
             EventKind::NotifyFailed => "notify.failed",
             EventKind::NotifyDead => "notify.dead",
+            EventKind::NotifyFallback => "notify.fallback",
             EventKind::ScanStarted => "scan.started",
             EventKind::ScanFinished => "scan.finished",
             EventKind::WebhookRejected => "webhook.rejected",

@@ -8,6 +8,7 @@ use std::fmt;
 use serde_json::json;
 
 use super::audit::{self, EventKind, NewEvent};
+use super::notices::{self, NewNotice, NoticeKind};
 use super::{Conn, Store, StoreError, execute, fetch, now_ms, teams};
 
 /// Where a key is in its life.
@@ -325,13 +326,14 @@ impl Store {
         self.transition(id, Transition::Disable, reason, actor).await
     }
 
-    /// `disabled → active`, auditing `key.restored` with `reason`.
+    /// `disabled → active`, auditing `key.restored` with `reason`; the team is notified.
     pub async fn restore_key(&self, id: i64, reason: &str, actor: &str) -> Result<KeyRecord, StoreError> {
         self.transition(id, Transition::Restore, reason, actor).await
     }
 
     /// `active|disabled → deleted` (irreversible), auditing `key.deleted` with `reason`.
-    /// The hash stays so that a later leak of the token is still recognised.
+    /// The hash stays so that a later leak of the token is still recognised. The team is
+    /// notified.
     pub async fn delete_key(&self, id: i64, reason: &str, actor: &str) -> Result<KeyRecord, StoreError> {
         self.transition(id, Transition::Delete, reason, actor).await
     }
@@ -393,9 +395,35 @@ impl Store {
                 "redacted": before.redacted,
             }),
         };
-        audit::append(&mut c, at, &event).await?;
+        let audited = audit::append(&mut c, at, &event).await?;
+        let notice = match change {
+            Transition::Disable => None,
+            Transition::Restore => Some(NoticeKind::KeyRestored),
+            Transition::Delete => Some(NoticeKind::KeyDeleted),
+        };
+        if let Some(kind) = notice {
+            // The team hears of every manual restore and delete (one notice per audit event).
+            let notice = NewNotice {
+                kind,
+                team_id: before.team_id,
+                key_id: Some(id),
+                details: json!({
+                    "key_type": before.key_type,
+                    "redacted": before.redacted,
+                    "reason": reason,
+                    "actor": actor,
+                    "previous_status": before.status.as_str(),
+                    "at": at,
+                }),
+                dedupe_key: format!("{}:{id}:{}", kind.as_str(), audited.id),
+            };
+            notices::enqueue_all(&mut c, at, &[notice]).await?;
+        }
         let after = key_by_id(&mut c, id).await?;
         tx.commit().await?;
+        if notice.is_some() {
+            self.notices_written.notify_one();
+        }
         Ok(after)
     }
 }

@@ -7,8 +7,8 @@ use serde_json::json;
 
 use super::audit::{self, EventKind, NewEvent};
 use super::keys::{self, KeyRecord, KeyStatus};
-use super::outbox::{self, NewMail};
-use super::{Arg, Conn, Store, StoreError, now_ms, teams};
+use super::notices::{self, NewNotice, NoticeKind};
+use super::{Arg, Conn, Store, StoreError, now_ms};
 use crate::secret::{Secret, sha256_hex};
 
 /// A leaked token as reported by one door. Holds hashes only, never the token.
@@ -92,15 +92,16 @@ impl LeakOutcome {
 impl Store {
     /// Records a leaked token, in ONE transaction: look the key up by `key_hash`;
     /// disable it if active; insert the leak (or count a repeat sighting of the same
-    /// token); append `key.disabled` and `leak.reported`/`leak.repeat`; enqueue one email
-    /// per team admin. Either all of it happens or none of it (an error means nothing
+    /// token); append `key.disabled` and `leak.reported`/`leak.repeat`; write one owner
+    /// notice per disabled key (the notification worker turns it into emails).
+    /// Either all of it happens or none of it (an error means nothing
     /// was written; see [`StoreError::is_unavailable`] for retryable failures).
     ///
     /// Idempotent: the same token reported again, concurrently or later, from any
     /// process, disables nothing new and enqueues no new email (the conditional
     /// status update and the unique `dedupe_key` guarantee it, besides the write lock).
     ///
-    /// Cost: one write transaction of at most seven statements besides `BEGIN`, the lock
+    /// Cost: one write transaction of at most six statements besides `BEGIN`, the lock
     /// and `COMMIT` (see [`Store::report_leaks`]), serialised with every other store write
     /// (see the module doc of [`crate::store`]).
     pub async fn report_leak(&self, report: &LeakReport) -> Result<LeakOutcome, StoreError> {
@@ -114,7 +115,7 @@ impl Store {
     /// uses it to share one commit among concurrent requests (group commit).
     ///
     /// Cost: a fixed number of statements per batch, whatever its size (the lock, one
-    /// key lookup, one leak upsert, one status update, one admin lookup, one outbox
+    /// key lookup, one leak upsert, one status update, one notice
     /// insert, one chain-head read and one audit insert; chunked only past the bind
     /// limit), so a group of many reports costs little more than one.
     pub async fn report_leaks(&self, reports: &[LeakReport]) -> Result<Vec<LeakOutcome>, StoreError> {
@@ -123,8 +124,11 @@ impl Store {
         }
         let at = now_ms();
         let mut tx = self.db.begin_write().await?;
-        let outcomes = record_leaks(&mut tx.conn(), at, reports).await?;
+        let (outcomes, notices) = record_leaks(&mut tx.conn(), at, reports).await?;
         tx.commit().await?;
+        if notices > 0 {
+            self.notices_written.notify_one();
+        }
         Ok(outcomes)
     }
 
@@ -192,11 +196,16 @@ struct TokenRow<'a> {
 
 /// The body of [`Store::report_leaks`], inside the caller's write transaction, with a
 /// fixed number of statements per batch (chunked only past the bind limit): look up the
-/// batch's keys, upsert its leak rows, disable its active keys, read the admins of the
-/// teams to notify, enqueue the mails, append the audit events. The outcomes, rows,
-/// mails and events are exactly those of recording the reports one by one, in order
-/// (a later report of a token or key sees the earlier ones).
-async fn record_leaks(c: &mut Conn<'_>, at: i64, reports: &[LeakReport]) -> Result<Vec<LeakOutcome>, StoreError> {
+/// batch's keys, upsert its leak rows, disable its active keys, write the owner notices,
+/// append the audit events. The outcomes, rows, notices and events are exactly those
+/// of recording the reports one by one, in order (a later report of a token or key sees
+/// the earlier ones).
+/// Returns the outcomes and the number of new notices.
+async fn record_leaks(
+    c: &mut Conn<'_>,
+    at: i64,
+    reports: &[LeakReport],
+) -> Result<(Vec<LeakOutcome>, u64), StoreError> {
     // 1. Keys, by hash.
     let mut hashes: Vec<&str> = reports.iter().map(|r| r.key_hash.as_str()).collect();
     hashes.sort_unstable();
@@ -333,59 +342,36 @@ async fn record_leaks(c: &mut Conn<'_>, at: i64, reports: &[LeakReport]) -> Resu
         outcomes.push(outcome);
     }
 
-    // 5. One email per admin of each notified key's team.
-    if !notify.is_empty() {
-        let mut teams_to_notify: Vec<i64> = notify.iter().map(|(_, k)| k.team_id).collect();
-        teams_to_notify.sort_unstable();
-        teams_to_notify.dedup();
-        let admins = teams::admin_emails_of(&mut *c, &teams_to_notify).await?;
-        struct Mail {
-            team_id: i64,
-            key_id: i64,
-            recipient: String,
-            subject: String,
-            body: String,
-            dedupe_key: String,
-        }
-        let mut mails = Vec::new();
-        let mut dedupe_keys = HashSet::new();
-        for (report, key) in &notify {
-            let (subject, body) = leak_mail(report, key);
-            // One row per admin; the disable time makes a key that was restored and
-            // leaked again notify again, while concurrent reports still share one key.
+    // 5. One owner notice per notified key. The disable time makes a key that was
+    //    restored and leaked again notify again, while concurrent reports of one leak
+    //    share one notice (the notification worker batches and addresses them).
+    let notices: Vec<NewNotice> = notify
+        .iter()
+        .map(|(report, key)| {
             let generation = key.disabled_at.unwrap_or(at);
-            for admin in admins.get(&key.team_id).into_iter().flatten() {
-                let dedupe_key = format!("leak:{}:{generation}:{admin}", key.id);
-                if dedupe_keys.insert(dedupe_key.clone()) {
-                    mails.push(Mail {
-                        team_id: key.team_id,
-                        key_id: key.id,
-                        recipient: admin.clone(),
-                        subject: subject.clone(),
-                        body: body.clone(),
-                        dedupe_key,
-                    });
-                }
+            NewNotice {
+                kind: NoticeKind::Leak,
+                team_id: key.team_id,
+                key_id: Some(key.id),
+                details: json!({
+                    "leak_id": leaks.get(&report.token_sha256).map(|(id, _)| *id),
+                    "key_type": key.key_type,
+                    "redacted": key.redacted,
+                    "url": report.url,
+                    "source": report.source,
+                    "reporter": report.reporter,
+                    "disabled_at": key.disabled_at,
+                    "reported_at": at,
+                }),
+                dedupe_key: format!("leak:{}:{generation}", key.id),
             }
-        }
-        let mails: Vec<NewMail> = mails
-            .iter()
-            .map(|m| NewMail {
-                kind: "leak",
-                team_id: Some(m.team_id),
-                key_id: Some(m.key_id),
-                recipient: &m.recipient,
-                subject: &m.subject,
-                body: &m.body,
-                dedupe_key: &m.dedupe_key,
-            })
-            .collect();
-        outbox::enqueue_all(&mut *c, at, &mails).await?;
-    }
+        })
+        .collect();
+    let new_notices = notices::enqueue_all(&mut *c, at, &notices).await?;
 
     // 6. The audit events, in report order, as one append.
     audit::append_all(&mut *c, at, &events).await?;
-    Ok(outcomes)
+    Ok((outcomes, new_notices))
 }
 
 /// Why a leak disables a key (`disabled_reason`).
@@ -433,25 +419,4 @@ fn leak_event(report: &LeakReport, outcome: &LeakOutcome, leak_id: i64, sighting
             "outcome": outcome.name(),
         }),
     }
-}
-
-/// A short plain-text notice; the notification issue renders the real email.
-fn leak_mail(report: &LeakReport, key: &KeyRecord) -> (String, String) {
-    let subject = format!("[revokd] {} key {} of team {} leaked and is disabled", key.key_type, key.redacted, key.team);
-    let body = format!(
-        "The {} key {} (id {}) of team {} was found in public and has been disabled.\n\n\
-         Where: {}\nReported by: {} via {}\nDisabled at: {}\n\n\
-         Issue a replacement with `revokd keys issue --team {}` and update the places that \
-         use the old key. Do not restore the leaked key.\n",
-        key.key_type,
-        key.redacted,
-        key.id,
-        key.team,
-        report.url.as_deref().unwrap_or("(not given)"),
-        report.reporter,
-        report.source,
-        key.disabled_at.map(super::format_ms).unwrap_or_default(),
-        key.team,
-    );
-    (subject, body)
 }

@@ -16,6 +16,7 @@ mod deliveries;
 mod keys;
 mod leaks;
 mod migrate;
+mod notices;
 mod outbox;
 mod teams;
 
@@ -33,7 +34,8 @@ pub use audit::{
 };
 pub use keys::{KeyFilter, KeyOrigin, KeyRecord, KeyStatus, NewKey};
 pub use leaks::{LeakOutcome, LeakReport, LeakedKey};
-pub use outbox::{OutboxRow, OutboxStatus};
+pub use notices::{ComposedMail, Notice, NoticeBatch, NoticeComposer, NoticeKind};
+pub use outbox::{Delivery, OutboxRow, OutboxStatus};
 pub use teams::{Member, Role, TeamSummary};
 
 /// How long a SQLite writer waits for another process's write transaction before
@@ -443,6 +445,9 @@ impl Db {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
+    /// Woken after a commit that wrote owner notices, so an in-process notification
+    /// worker starts at once instead of at its next poll.
+    notices_written: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -455,11 +460,17 @@ impl Store {
 
     /// Connects without migrating (for `revokd db migrate`, which reports what it did).
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        Ok(Store { db: Db::connect(url).await? })
+        Ok(Store { db: Db::connect(url).await?, notices_written: Default::default() })
     }
 
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// Resolves after this handle (or a clone) commits owner notices; a commit made
+    /// while nobody waits is remembered for the next waiter.
+    pub async fn notices_written(&self) {
+        self.notices_written.notified().await;
     }
 
     pub async fn close(&self) {

@@ -108,27 +108,6 @@ pub(crate) async fn admin_emails(c: &mut Conn<'_>, team_id: i64) -> Result<Vec<S
     Ok(rows.into_iter().map(|(e,)| e).collect())
 }
 
-/// Admin addresses of each of `team_ids` (sorted per team), in one query per
-/// [`super::MAX_BINDS`] teams. Teams without admins are absent.
-pub(crate) async fn admin_emails_of(
-    c: &mut Conn<'_>,
-    team_ids: &[i64],
-) -> Result<std::collections::HashMap<i64, Vec<String>>, StoreError> {
-    let mut admins: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
-    for chunk in team_ids.chunks(super::MAX_BINDS) {
-        let sql = format!(
-            "SELECT team_id, email FROM team_members WHERE role = 'admin' AND team_id IN {} ORDER BY team_id, email",
-            super::placeholders(1, 1, chunk.len(), "")
-        );
-        let args: Vec<_> = chunk.iter().map(|id| super::Arg::Int(Some(*id))).collect();
-        let rows: Vec<(i64, String)> = super::fetch_built(&mut *c, sql, &args).await?;
-        for (team_id, email) in rows {
-            admins.entry(team_id).or_default().push(email);
-        }
-    }
-    Ok(admins)
-}
-
 async fn member_role(c: &mut Conn<'_>, team_id: i64, email: &str) -> Result<Option<Role>, StoreError> {
     let row: Option<(String,)> = fetch!(
         c,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use revokd::secret::Secret;
-use revokd::store::{AuditQuery, ChainStatus, KeyOrigin, KeyStatus, LeakOutcome, LeakReport, Store};
+use revokd::store::{AuditQuery, ChainStatus, KeyOrigin, KeyStatus, LeakOutcome, LeakReport, NoticeKind, Store};
 
 use crate::both_backends;
 use crate::store_keys::{new_key, team_with_key};
@@ -21,6 +21,11 @@ both_backends!(
 
 fn report(token: &str, url: &str) -> LeakReport {
     LeakReport::new(&Secret::new(token), &pepper(), "xai_api_key", "github_partner", Some(url.to_string()), "github")
+}
+
+/// Leak notices written so far.
+async fn leak_notices(store: &Store) -> usize {
+    store.notices(None).await.unwrap().iter().filter(|n| n.kind == NoticeKind::Leak).count()
 }
 
 fn events(list: &[revokd::store::AuditEvent]) -> Vec<&str> {
@@ -42,14 +47,12 @@ async fn leak_of_an_active_key_disables_it_once(backend: Backend) {
     assert_eq!((leaked.key.id, leaked.key.status, leaked.sightings), (id, KeyStatus::Disabled, 1));
     assert!(leaked.key.disabled_reason.as_deref().unwrap().contains("https://github.com/o/r/blob/x"));
 
-    // One email per admin, none for the plain member.
-    let outbox = store.outbox(None).await.unwrap();
-    let mut recipients: Vec<_> = outbox.iter().map(|m| m.recipient.as_str()).collect();
-    recipients.sort_unstable();
-    assert_eq!(recipients, ["alice@example.com", "bob@example.com"]);
-    assert!(outbox.iter().all(|m| m.kind == "leak" && m.key_id == Some(id)));
-    assert!(outbox[0].body.contains("https://github.com/o/r/blob/x"));
-    assert!(!outbox[0].body.contains(&token[4..]), "the email must not carry the token");
+    // One owner notice for the key (the worker addresses and batches it).
+    let notices = store.notices(None).await.unwrap();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].kind == NoticeKind::Leak && notices[0].key_id == Some(id) && notices[0].batched_at.is_none());
+    assert!(notices[0].details.contains("https://github.com/o/r/blob/x"));
+    assert!(!notices[0].details.contains(&token[4..]), "the notice must not carry the token");
 
     let log = store.audit_events(&AuditQuery::default()).await.unwrap();
     assert_eq!(events(&log[before..]), ["key.disabled", "leak.reported"]);
@@ -62,7 +65,7 @@ async fn leak_of_an_active_key_disables_it_once(backend: Backend) {
         panic!("expected AlreadyDisabled, got {again:?}");
     };
     assert_eq!(leaked.sightings, 2);
-    assert_eq!(store.outbox(None).await.unwrap().len(), 2);
+    assert_eq!(leak_notices(&store).await, 1);
     let log = store.audit_events(&AuditQuery::default()).await.unwrap();
     assert_eq!(events(&log[before..]), ["key.disabled", "leak.reported", "leak.repeat"]);
     assert!(log.last().unwrap().details.contains("gist.github.com"));
@@ -71,7 +74,7 @@ async fn leak_of_an_active_key_disables_it_once(backend: Backend) {
     store.restore_key(id, "false positive", "cli:alice").await.unwrap();
     let third = store.report_leak(&report(&token, "https://github.com/o/r2")).await.unwrap();
     assert!(matches!(third, LeakOutcome::DisabledNow(ref l) if l.sightings == 3), "{third:?}");
-    assert_eq!(store.outbox(None).await.unwrap().len(), 4);
+    assert_eq!(leak_notices(&store).await, 2);
     assert!(matches!(store.verify_audit().await.unwrap(), ChainStatus::Intact { .. }));
 }
 
@@ -89,13 +92,13 @@ async fn leak_outcomes_for_disabled_deleted_and_unknown_keys(backend: Backend) {
     // Disabled by hand, then leaked: the owners still hear about the leak, once.
     let outcome = store.report_leak(&report(&disabled, "https://x/1")).await.unwrap();
     assert!(matches!(outcome, LeakOutcome::AlreadyDisabled(ref l) if l.sightings == 1), "{outcome:?}");
-    assert_eq!(store.outbox(None).await.unwrap().len(), 2);
+    assert_eq!(leak_notices(&store).await, 1);
     let key = store.key(id).await.unwrap();
     assert_eq!(key.disabled_reason.as_deref(), Some("rotated"), "reason kept");
 
     let outcome = store.report_leak(&report(&deleted, "https://x/2")).await.unwrap();
     assert!(matches!(outcome, LeakOutcome::Deleted(ref l) if l.key.id == del_id), "{outcome:?}");
-    assert_eq!(store.outbox(None).await.unwrap().len(), 2, "no email for a deleted key");
+    assert_eq!(leak_notices(&store).await, 1, "no email for a deleted key");
 
     let unknown = xai_token();
     let outcome = store.report_leak(&report(&unknown, "https://x/3")).await.unwrap();
@@ -140,7 +143,7 @@ async fn concurrent_reports_disable_once_and_enqueue_once(backend: Backend) {
     assert_eq!(disabled_now, 1);
     sightings.sort_unstable();
     assert_eq!(sightings, (1..=16).collect::<Vec<_>>());
-    assert_eq!(first.outbox(None).await.unwrap().len(), 2, "one email per admin");
+    assert_eq!(leak_notices(&first).await, 1, "one notice");
     let log = first.audit_events(&AuditQuery { key_id: Some(id), ..Default::default() }).await.unwrap();
     let count = |name| log.iter().filter(|e| e.event == name).count();
     assert_eq!((count("key.disabled"), count("leak.reported"), count("leak.repeat")), (1, 1, 15));
@@ -322,11 +325,12 @@ async fn a_batch_records_what_one_by_one_reports_record(backend: Backend) {
             })
             .collect();
         let mails: Vec<_> = store
-            .outbox(None)
+            .notices(None)
             .await
             .unwrap()
             .into_iter()
-            .map(|m| format!("{} {:?} {:?} {}", m.recipient, m.team_id, m.key_id, m.subject))
+            .filter(|n| n.kind == NoticeKind::Leak)
+            .map(|n| format!("{:?} {:?} {:?}", n.kind, n.team_id, n.key_id))
             .collect();
         let log: Vec<_> = store
             .audit_events(&AuditQuery::default())
@@ -340,10 +344,10 @@ async fn a_batch_records_what_one_by_one_reports_record(backend: Backend) {
         results.push((outcomes, mails, log, leaks));
     }
     assert_eq!(results[0].0, results[1].0, "outcomes");
-    assert_eq!(results[0].1, results[1].1, "outbox");
+    assert_eq!(results[0].1, results[1].1, "notices");
     assert_eq!(results[0].2, results[1].2, "audit log");
     assert_eq!(results[0].3, results[1].3, "leak rows");
-    assert_eq!(results[0].1.len(), 4, "k1 and k2 newly disabled: two admins and one admin; k3 is a repeat");
+    assert_eq!(results[0].1.len(), 3, "k1 and k2 newly disabled; k3's first sighting came before the batch");
 }
 
 /// `(key_id, token_type, source, url, reporter, sightings)` of every leak row, by url.

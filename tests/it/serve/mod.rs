@@ -19,7 +19,7 @@ use revokd::patterns::RuleSet;
 use revokd::pepper::Pepper;
 use revokd::scan::Scanner;
 use revokd::secret::{Secret, redact, sha256_hex};
-use revokd::store::{AuditEvent, AuditQuery, ChainStatus, KeyOrigin, KeyStatus, NewKey, OutboxRow, Store};
+use revokd::store::{AuditEvent, AuditQuery, ChainStatus, KeyOrigin, KeyStatus, NewKey, Notice, NoticeKind, Store};
 
 pub use crate::testdb::Backend;
 use crate::testdb::TestDb;
@@ -137,8 +137,9 @@ impl Harness {
         self.store.key(id).await.unwrap().status
     }
 
-    pub async fn outbox(&self) -> Vec<OutboxRow> {
-        self.store.outbox(None).await.unwrap()
+    /// Owner notices about leaks (the notification worker turns them into emails).
+    pub async fn leak_notices(&self) -> Vec<Notice> {
+        self.store.notices(None).await.unwrap().into_iter().filter(|n| n.kind == NoticeKind::Leak).collect()
     }
 
     /// Audit events about key `id`, oldest first; asserts the whole chain is intact.

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Backend, Harness, OWNER, TestKey, alert_body, expect_error, token};
+use super::{Backend, Harness, TestKey, alert_body, expect_error, token};
 use revokd::secret::sha256_hex;
 use revokd::store::KeyStatus;
 
@@ -94,20 +94,19 @@ async fn signed_alert_disables_our_key_once_and_labels_every_token(backend: Back
     assert_eq!(h.key_status(ours_id).await, KeyStatus::Disabled);
     let events: Vec<String> = h.audit_of(ours_id).await.into_iter().map(|e| e.event).collect();
     assert_eq!(events, ["key.imported", "key.disabled", "leak.reported"]);
-    // One email for the key this alert disabled (and one for the first sighting of the
-    // key disabled earlier, which its owners have not heard about).
-    let outbox = h.outbox().await;
-    let mails: Vec<_> = outbox.iter().filter(|m| m.key_id == Some(ours_id)).collect();
-    assert_eq!(mails.len(), 1, "{outbox:?}");
-    assert_eq!(mails[0].recipient, OWNER);
-    assert!(!mails[0].body.contains(&ours), "the email shows the key redacted");
-    assert_eq!(outbox.len(), 2);
+    // One owner notice for the key this alert disabled (and one for the first sighting
+    // of the key disabled earlier, which its owners have not heard about).
+    let notices = h.leak_notices().await;
+    let mine: Vec<_> = notices.iter().filter(|n| n.key_id == Some(ours_id)).collect();
+    assert_eq!(mine.len(), 1, "{notices:?}");
+    assert!(!mine[0].details.contains(&ours), "the notice shows the key redacted");
+    assert_eq!(notices.len(), 2);
 
     // GitHub retries: same answer, no second disable or email, a repeat sighting.
     let response = h.post_signed(&body).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<Value>().await.unwrap(), feedback);
-    assert_eq!(h.outbox().await.len(), 2, "a retry enqueues no email");
+    assert_eq!(h.leak_notices().await.len(), 2, "a retry enqueues no email");
     let events: Vec<String> = h.audit_of(ours_id).await.into_iter().map(|e| e.event).collect();
     assert_eq!(events, ["key.imported", "key.disabled", "leak.reported", "leak.repeat"]);
     h.finish().await;
@@ -126,7 +125,7 @@ async fn concurrent_alerts_for_one_token_disable_it_once(backend: Backend) {
         let feedback: Value = response.json().await.unwrap();
         assert_eq!(feedback[0]["label"], "true_positive");
     }
-    assert_eq!(h.outbox().await.len(), 1);
+    assert_eq!(h.leak_notices().await.len(), 1);
     let events: Vec<String> = h.audit_of(id).await.into_iter().map(|e| e.event).collect();
     assert_eq!(events.iter().filter(|e| *e == "key.disabled").count(), 1);
     assert_eq!(events.iter().filter(|e| *e == "leak.repeat").count(), 15);
@@ -158,7 +157,7 @@ async fn error_statuses_have_json_bodies(backend: Backend) {
     assert_eq!(h.get("/readyz").await.status(), 503);
     let reopened = revokd::store::Store::open(&h.db.url).await.unwrap();
     assert_eq!(reopened.key(id).await.unwrap().status, KeyStatus::Active);
-    assert!(reopened.outbox(None).await.unwrap().is_empty());
+    assert!(reopened.notices(None).await.unwrap().is_empty());
     reopened.close().await;
     h.finish().await;
 }

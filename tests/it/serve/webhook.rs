@@ -86,7 +86,7 @@ async fn alert_for_our_type_fetches_the_secret_and_disables_the_key_once(backend
         h.post_signed_webhook("secret_scanning_alert", "d-reopen", &alert_event("reopened", 7, "xai_api_key")).await;
     assert_eq!(response.json::<Value>().await.unwrap()["outcome"], "already_disabled");
     assert_eq!(h.key_status(id).await, KeyStatus::Disabled);
-    assert_eq!(h.outbox().await.len(), 1);
+    assert_eq!(h.leak_notices().await.len(), 1);
     let audit = h.audit_of(id).await;
     let disabled = audit.iter().find(|e| e.event == "key.disabled").unwrap();
     assert!(disabled.description.contains("https://github.com/octo/app/security/secret-scanning/7"), "{disabled:?}");
