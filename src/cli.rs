@@ -51,6 +51,13 @@ pub enum Command {
     Keys(KeysCommand),
     /// Search the audit log, or verify its hash chain (`revokd audit verify`).
     Audit(AuditArgs),
+    /// Print a shell completion script, e.g. `revokd completions bash > /etc/bash_completion.d/revokd`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `revokd man | man -l -`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]

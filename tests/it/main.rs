@@ -12,6 +12,7 @@ mod cli_audit;
 mod cli_config;
 mod cli_keys;
 mod cli_teams;
+mod ops;
 mod scan_cli;
 mod serve;
 mod store_audit;
