@@ -634,6 +634,28 @@ mod tests {
     }
 
     #[test]
+    fn server_limits_have_safe_defaults_and_refuse_zero() {
+        let c = Config::default();
+        assert_eq!((c.server.max_connections, c.server.max_concurrent_requests), (1024, 256));
+        assert_eq!(c.server.header_read_timeout.0, Duration::from_secs(10));
+        assert_eq!(c.server.body_read_timeout.0, Duration::from_secs(30));
+        let mut c = Config::default();
+        c.apply_env(env(&[("REVOKD_SERVER_MAX_CONNECTIONS", "10"), ("REVOKD_SERVER_BODY_READ_TIMEOUT", "2s")]))
+            .unwrap();
+        assert_eq!(c.server.max_connections, 10);
+        assert_eq!(c.server.body_read_timeout.0, Duration::from_secs(2));
+        for (var, key) in [
+            ("REVOKD_SERVER_MAX_CONCURRENT_REQUESTS", "server.max_concurrent_requests"),
+            ("REVOKD_SERVER_HEADER_READ_TIMEOUT", "server.header_read_timeout"),
+        ] {
+            let mut c = Config::default();
+            c.apply_env(env(&[(var, "0")])).unwrap();
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86_400));
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));

@@ -75,3 +75,16 @@ async fn sigterm_completes_every_in_flight_request_then_exits_zero() {
     }
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchdog_pings_come_at_half_the_interval_systemd_asked_for() {
+    let mut served = Served::start(Setup { watchdog_usec: Some(200_000), ..Setup::default() }).await;
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        served.wait_notice("WATCHDOG=1").await;
+    }
+    // Three pings at 100 ms intervals (the first may come right after start).
+    assert!(started.elapsed() >= Duration::from_millis(150), "pings are paced: {:?}", started.elapsed());
+    served.signal("TERM");
+    assert_eq!(served.wait_exit().code(), Some(0));
+}

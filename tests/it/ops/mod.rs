@@ -4,9 +4,9 @@
 mod lifecycle;
 mod limits;
 mod observability;
+mod packaging;
 mod prometheus;
 mod reload;
-mod unit;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -55,6 +55,8 @@ pub struct Setup {
     pub rule_files: Vec<(String, String)>,
     /// The fake GitHub answers 503 for the key list.
     pub keys_down: bool,
+    /// `WATCHDOG_USEC` for the daemon (systemd's `WatchdogSec=`).
+    pub watchdog_usec: Option<u64>,
 }
 
 impl Served {
@@ -96,12 +98,18 @@ impl Served {
         std::fs::write(dir.path().join("revokd.toml"), config).unwrap();
         let socket_path = dir.path().join("notify.sock");
         let notify = UnixDatagram::bind(&socket_path).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_revokd"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_revokd"));
+        match setup.watchdog_usec {
+            Some(usec) => command.env("WATCHDOG_USEC", usec.to_string()),
+            None => command.env_remove("WATCHDOG_USEC"),
+        };
+        let mut child = command
             .args(["--config", "revokd.toml", "serve"])
             .current_dir(dir.path())
             .env("NOTIFY_SOCKET", &socket_path)
             .env_remove("RUST_LOG")
             .env_remove("REVOKD_CONFIG")
+            .env_remove("WATCHDOG_PID")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

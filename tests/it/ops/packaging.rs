@@ -1,8 +1,9 @@
-//! The shipped systemd unit: hardened to an exposure score of at most 1.5.
+//! What the Debian package ships: the hardened unit (exposure at most 1.5), the default
+//! configuration, the man page and completions generated from the clap definitions.
 
 use std::process::Command;
 
-use crate::support::root;
+use crate::support::{revokd, root, stdout};
 
 /// The highest `systemd-analyze security` exposure the unit may have (issue target).
 const MAX_EXPOSURE: f64 = 1.5;
@@ -46,4 +47,22 @@ fn the_packaged_config_is_valid_and_matches_the_unit() {
         .and_then(|v| v.trim_end_matches('s').parse().ok())
         .unwrap();
     assert!(stop > shutdown, "systemd waits longer ({stop}s) than the drain ({shutdown}s)");
+}
+
+#[test]
+fn completions_and_the_man_page_are_generated_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let output = revokd(dir.path(), &["completions", shell], b"");
+        assert!(output.status.success(), "{shell}");
+        let script = stdout(&output);
+        assert!(script.contains("check-config") && script.contains("serve"), "{shell}: {script}");
+    }
+    let output = revokd(dir.path(), &["man"], b"");
+    assert!(output.status.success());
+    let page = stdout(&output);
+    assert!(page.starts_with(".ie") || page.contains(".TH revokd 1"), "{page}");
+    assert!(page.contains(r"check\-config") && page.contains("serve"), "{page}");
+    let output = revokd(dir.path(), &["completions", "tcsh"], b"");
+    assert_eq!(output.status.code(), Some(2), "an unknown shell is a usage error");
 }
