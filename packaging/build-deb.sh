@@ -13,4 +13,4 @@ mkdir -p "$release/assets"
 "$release/revokd" completions zsh > "$release/assets/_revokd"
 "$release/revokd" completions fish > "$release/assets/revokd.fish"
 # cargo-deb reads `target/release/…` assets from the real target directory.
-cargo deb --no-build "$@"
+cargo deb --no-build --strip "$@"
