@@ -15,6 +15,7 @@ Binary: $BENCH_REVOKD, else target/release/revokd, else the debug build (reporte
 import http.server
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -159,6 +160,7 @@ def main():
     print(f"SIGTERM -> exit, {IN_FLIGHT} in flight: median {statistics.median(t for t, _, _ in busy) * 1000:.1f} ms, "
           f"exit codes {[c for _, c, _ in busy]}, answered {[a for _, _, a in busy]} of {IN_FLIGHT}")
     print(f"unit: {score}")
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
