@@ -54,6 +54,13 @@ pub enum Command {
     /// Owner emails (the outbox worker that `revokd serve` also runs).
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Print a shell completion script, e.g. `revokd completions bash > /etc/bash_completion.d/revokd`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `revokd man | man -l -`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]

@@ -54,6 +54,20 @@ pub struct ServerConfig {
     pub max_body_bytes: u64,
     /// How long a graceful shutdown waits for in-flight requests. Default `30s`.
     pub shutdown_timeout: HumanDuration,
+    /// Open connections served at once; further clients wait in the kernel's accept
+    /// queue. Default 1024: far above GitHub's delivery concurrency, well below the
+    /// unit's file-descriptor limit. Each idle connection costs a few KiB.
+    pub max_connections: u32,
+    /// Requests handled at once (health and metrics excluded); beyond it the daemon
+    /// answers 503 `overloaded` with `Retry-After: 1` instead of queueing without bound.
+    /// Default 256: enough to keep the group commit full on 2 cores.
+    pub max_concurrent_requests: u32,
+    /// Time a client has to send the request line and headers. Default `10s`: slowloris
+    /// clients are dropped, real clients send headers in one packet.
+    pub header_read_timeout: HumanDuration,
+    /// Time a client has to send the whole body. Default `30s` (1 MiB at ~35 KiB/s);
+    /// a slower body gets 408.
+    pub body_read_timeout: HumanDuration,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +76,10 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 1024 * 1024,
             shutdown_timeout: HumanDuration(Duration::from_secs(30)),
+            max_connections: 1024,
+            max_concurrent_requests: 256,
+            header_read_timeout: HumanDuration(Duration::from_secs(10)),
+            body_read_timeout: HumanDuration(Duration::from_secs(30)),
         }
     }
 }
@@ -389,6 +407,10 @@ impl Config {
             "server_listen" => self.server.listen = parse(value)?,
             "server_max_body_bytes" => self.server.max_body_bytes = parse(value)?,
             "server_shutdown_timeout" => self.server.shutdown_timeout = parse(value)?,
+            "server_max_connections" => self.server.max_connections = parse(value)?,
+            "server_max_concurrent_requests" => self.server.max_concurrent_requests = parse(value)?,
+            "server_header_read_timeout" => self.server.header_read_timeout = parse(value)?,
+            "server_body_read_timeout" => self.server.body_read_timeout = parse(value)?,
             "database_url" => self.database.url = value.to_string(),
             "github_public_keys_url" => self.github.public_keys_url = value.to_string(),
             "github_webhook_secret_file" => self.github.webhook_secret_file = path(value),
@@ -421,6 +443,22 @@ impl Config {
         let invalid = |key, message: &str| Err(ConfigError::Invalid { key, message: message.to_string() });
         if self.server.max_body_bytes == 0 {
             return invalid("server.max_body_bytes", "must be greater than 0");
+        }
+        for (key, value) in [
+            ("server.max_connections", self.server.max_connections),
+            ("server.max_concurrent_requests", self.server.max_concurrent_requests),
+        ] {
+            if value == 0 {
+                return invalid(key, "must be at least 1");
+            }
+        }
+        for (key, value) in [
+            ("server.header_read_timeout", self.server.header_read_timeout),
+            ("server.body_read_timeout", self.server.body_read_timeout),
+        ] {
+            if value.0.is_zero() {
+                return invalid(key, "must be longer than 0s");
+            }
         }
         let url = &self.database.url;
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -642,6 +680,28 @@ mod tests {
         c.validate().unwrap();
         c.notify.retry_base = HumanDuration(Duration::ZERO);
         assert!(c.validate().unwrap_err().to_string().contains("notify.retry_base"));
+    }
+
+    #[test]
+    fn server_limits_have_safe_defaults_and_refuse_zero() {
+        let c = Config::default();
+        assert_eq!((c.server.max_connections, c.server.max_concurrent_requests), (1024, 256));
+        assert_eq!(c.server.header_read_timeout.0, Duration::from_secs(10));
+        assert_eq!(c.server.body_read_timeout.0, Duration::from_secs(30));
+        let mut c = Config::default();
+        c.apply_env(env(&[("REVOKD_SERVER_MAX_CONNECTIONS", "10"), ("REVOKD_SERVER_BODY_READ_TIMEOUT", "2s")]))
+            .unwrap();
+        assert_eq!(c.server.max_connections, 10);
+        assert_eq!(c.server.body_read_timeout.0, Duration::from_secs(2));
+        for (var, key) in [
+            ("REVOKD_SERVER_MAX_CONCURRENT_REQUESTS", "server.max_concurrent_requests"),
+            ("REVOKD_SERVER_HEADER_READ_TIMEOUT", "server.header_read_timeout"),
+        ] {
+            let mut c = Config::default();
+            c.apply_env(env(&[(var, "0")])).unwrap();
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
     }
 
     #[test]

@@ -1,9 +1,21 @@
 //! `revokd serve`: builds the shared state, binds the listener, runs the HTTP server and
-//! the key refresher, and drains gracefully on SIGTERM or Ctrl-C.
+//! the key refresher, tells systemd when it is ready, reloads on SIGHUP and drains
+//! gracefully on SIGTERM or Ctrl-C.
+//!
+//! Submodules: [`server`] (accept loop, drain), [`limits`] and [`observe`] (tower layers),
+//! [`systemd`] (sd_notify), [`reload`] (SIGHUP), [`logging`] (the subscriber).
+
+pub mod limits;
+pub mod logging;
+pub mod observe;
+pub mod reload;
+pub mod server;
+pub mod systemd;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -20,6 +32,9 @@ use crate::revoke::Revoker;
 use crate::scan::Scanner;
 use crate::secret::Secret;
 use crate::store::Store;
+use limits::Limits;
+use reload::{ReloadSource, Reloadable};
+use server::Drain;
 
 /// The daemon's settings (from `[server]` and `[github]` in the configuration).
 #[derive(Debug, Clone)]
@@ -41,6 +56,10 @@ pub struct ServeOptions {
     pub retention_days: Option<u32>,
     /// `[smtp]` and `[notify]`: the owner-email worker; `None` runs none.
     pub notify: Option<NotifyOptions>,
+    /// Connection, deadline and concurrency limits (`[server]`).
+    pub limits: Limits,
+    /// `server.shutdown_timeout`: how long a drain waits for in-flight requests.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for ServeOptions {
@@ -54,6 +73,8 @@ impl Default for ServeOptions {
             webhook_secret: None,
             retention_days: None,
             notify: None,
+            limits: Limits::default(),
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -78,6 +99,8 @@ impl ServeOptions {
             webhook_secret,
             retention_days: Some(config.retention.days),
             notify: Some(NotifyOptions::from_config(config)?),
+            limits: Limits::from_config(&config.server),
+            shutdown_timeout: config.server.shutdown_timeout.0,
         })
     }
 }
@@ -103,19 +126,25 @@ pub enum DaemonError {
     Serve(#[source] std::io::Error),
 }
 
-/// A running daemon: its address and the handle that stops it.
+/// A running daemon: its address and the handles that reload and stop it.
 pub struct Daemon {
     addr: SocketAddr,
     stop: oneshot::Sender<()>,
-    server: JoinHandle<std::io::Result<()>>,
-    refresher: JoinHandle<()>,
-    retention: Option<JoinHandle<()>>,
+    server: JoinHandle<Drain>,
+    /// Tasks that simply end with the process (key refresher, retention, watchdog);
+    /// aborted after the drain.
+    background: Vec<JoinHandle<()>>,
+    /// The owner-email worker: stopped after the drain, once its current sends finish.
     notifier: Option<NotifierHandle>,
+    reloadable: Reloadable,
+    github_keys: Result<usize, String>,
 }
 
 impl Daemon {
-    /// Binds `options.listen`, starts the key refresher (first fetch immediately) and
-    /// the notification worker, and serves until [`Daemon::shutdown`]. Returns once the socket accepts connections.
+    /// Binds `options.listen`, makes the first fetch of GitHub's keys (its failure is
+    /// logged and `/readyz` says so; the refresher retries), starts the background tasks
+    /// and the notification worker, and serves until [`Daemon::shutdown`]. Returns once
+    /// the socket accepts connections.
     pub async fn start(
         options: ServeOptions,
         scanner: Arc<Scanner>,
@@ -126,88 +155,156 @@ impl Daemon {
             .await
             .map_err(|source| DaemonError::Bind { addr: options.listen, source })?;
         let addr = listener.local_addr().map_err(|source| DaemonError::Bind { addr: options.listen, source })?;
+        // The recorder first, so that the first key fetch is counted.
+        let metrics = http::prometheus();
         let client = crate::github::http_client()?;
         let mut key_options = options.keys.clone();
         if key_options.token.is_none() {
             key_options.token = options.api_token.clone();
         }
         let keys = PublicKeys::new(client.clone(), key_options);
-        let refresher = keys.spawn_refresher();
-        let retention = options.retention_days.map(|days| crate::retention::spawn(store.clone(), days));
+        let github_keys = match keys.refresh().await {
+            Ok(count) => Ok(count),
+            Err(err) => {
+                tracing::warn!(error = %err, "GitHub public keys not loaded; /readyz reports not ready until a fetch succeeds");
+                Err(err.to_string())
+            }
+        };
+        let mut background = vec![keys.spawn_refresher()];
+        background.extend(systemd::spawn_watchdog());
+        background.extend(options.retention_days.map(|days| crate::retention::spawn(store.clone(), days)));
         let notifier =
             options.notify.clone().map(|o| Notifier::new(store.clone(), o)).transpose()?.map(Notifier::spawn);
+        let revoker = Revoker::new(scanner, pepper, store.clone());
         let state = AppState {
-            revoker: Revoker::new(scanner, pepper, store.clone()),
-            store,
-            keys,
+            revoker: revoker.clone(),
+            store: store.clone(),
+            keys: keys.clone(),
             github: GitHubApi::new(client, &options.api_url, options.api_token.clone()),
             webhook_secret: options.webhook_secret.clone(),
             max_body_bytes: options.max_body_bytes,
-            metrics: http::prometheus(),
+            metrics,
         };
+        let app = observe::apply(limits::apply(http::router(state), &options.limits));
         let (stop, stopped) = oneshot::channel::<()>();
-        let app = http::router(state);
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let server = server::spawn(listener, app, &options.limits, options.shutdown_timeout, stopped);
         tracing::info!(%addr, "revokd listening");
-        Ok(Daemon { addr, stop, server, refresher, retention, notifier })
+        let reloadable = Reloadable { revoker, keys, store };
+        Ok(Daemon { addr, stop, server, background, notifier, reloadable, github_keys })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Stops accepting connections, lets in-flight requests finish, stops the
-    /// notification worker after the email it is sending, then returns.
+    /// Stops accepting connections, lets in-flight requests finish (at most
+    /// `server.shutdown_timeout`; past it the rest are dropped with a warning), stops the
+    /// background tasks and the notification worker (after the emails it is sending).
     pub async fn shutdown(self) -> Result<(), DaemonError> {
-        self.refresher.abort();
-        if let Some(retention) = &self.retention {
-            retention.abort();
-        }
         let _ = self.stop.send(());
-        let served = self.server.await;
+        let drain = self.server.await;
+        for task in &self.background {
+            task.abort();
+        }
         if let Some(notifier) = self.notifier {
             notifier.stop().await;
         }
-        match served {
-            Ok(result) => result.map_err(DaemonError::Serve),
+        match drain {
+            Ok(Drain::Complete) => Ok(()),
+            Ok(Drain::TimedOut) => {
+                tracing::warn!("shutdown timeout reached; dropped the requests still in flight");
+                Ok(())
+            }
             Err(join) => Err(DaemonError::Serve(std::io::Error::other(join))),
         }
     }
 
-    /// Runs until SIGTERM or Ctrl-C, then drains as [`Daemon::shutdown`] does.
-    pub async fn run_until_signalled(self) -> Result<(), DaemonError> {
-        shutdown_signal().await;
+    /// Re-reads the configuration from `source` (see [`reload`]); `running` is the
+    /// configuration in effect and is replaced on success.
+    pub async fn reload(
+        &self,
+        source: &ReloadSource,
+        running: &mut Config,
+    ) -> Result<reload::Reloaded, reload::ReloadError> {
+        self.reloadable.reload(source, running).await
+    }
+
+    /// Tells systemd it is ready, then serves until SIGTERM or Ctrl-C (then `STOPPING=1`
+    /// and a drain as [`Daemon::shutdown`] does), reloading on every SIGHUP.
+    pub async fn run_until_signalled(self, source: ReloadSource, mut running: Config) -> Result<(), DaemonError> {
+        let mut hangups = signals::hangups();
+        let keys = match &self.github_keys {
+            Ok(count) => format!("{count} GitHub keys"),
+            Err(_) => "GitHub keys not loaded yet".to_owned(),
+        };
+        systemd::ready(&format!("listening on {}; {keys}", self.addr));
+        let terminate = signals::terminate();
+        tokio::pin!(terminate);
+        loop {
+            tokio::select! {
+                () = &mut terminate => break,
+                () = hangups.next() => self.reload_and_report(&source, &mut running).await,
+            }
+        }
+        systemd::stopping();
         tracing::info!("shutdown requested; draining in-flight requests");
         self.shutdown().await
     }
+
+    async fn reload_and_report(&self, source: &ReloadSource, running: &mut Config) {
+        systemd::reloading();
+        match self.reload(source, running).await {
+            Ok(done) => {
+                tracing::info!(rules = done.rules, rule_set_version = %done.rule_set_version, github_keys = ?done.github_keys, "configuration reloaded");
+                systemd::ready(&format!("reloaded: {} rules (version {})", done.rules, done.rule_set_version));
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "reload refused; the previous configuration stays in effect");
+                systemd::ready(&format!("reload refused, previous configuration kept: {err}"));
+            }
+        }
+    }
 }
 
-/// Resolves on Ctrl-C or (on Unix) SIGTERM, the signal systemd sends on stop.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// The signals the daemon reacts to.
+mod signals {
+    /// A stream of SIGHUPs (never yields where signals are unsupported).
+    pub struct Hangups(Option<tokio::signal::unix::Signal>);
+
+    impl Hangups {
+        pub async fn next(&mut self) {
+            let received = match &mut self.0 {
+                Some(signal) => signal.recv().await.is_some(),
+                None => false,
+            };
+            if !received {
+                std::future::pending::<()>().await;
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    }
+
+    pub fn hangups() -> Hangups {
+        Hangups(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok())
+    }
+
+    /// Resolves on Ctrl-C or SIGTERM (the signal systemd sends on stop).
+    pub async fn terminate() {
+        let ctrl_c = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = ctrl_c => {},
+            () = terminate => {},
+        }
     }
 }

@@ -41,11 +41,7 @@ fn main() -> ExitCode {
 fn try_main(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Scan(args) => scan(args, cli.config.as_deref()),
-        Command::Serve { pattern_dirs } => {
-            let mut dirs = revokd::config::Config::load(cli.config.as_deref())?.patterns.dirs;
-            dirs.extend(pattern_dirs);
-            cmd::serve(cli.config.as_deref(), load_scanner(&dirs)?)
-        }
+        Command::Serve { pattern_dirs } => cmd::serve(cli.config.as_deref(), pattern_dirs),
         Command::Patterns(PatternsCommand::List { pattern_dirs, format }) => patterns_list(&pattern_dirs, format),
         Command::Patterns(PatternsCommand::Test { dir }) => patterns_test(dir.as_deref()),
         Command::Patterns(PatternsCommand::ImportGitleaks { file, output }) => {
@@ -57,18 +53,15 @@ fn try_main(cli: Cli) -> Result<u8> {
         Command::Keys(command) => cmd::keys(cli.config.as_deref(), command),
         Command::Audit(args) => cmd::audit(cli.config.as_deref(), args),
         Command::Notify(command) => cmd::notify(cli.config.as_deref(), command),
+        Command::Completions { shell } => cmd::completions(shell),
+        Command::Man => cmd::man(),
     }
 }
 
 /// Loads the rule set and compiles the scanner; fails on any user rule whose examples do
 /// not behave as written, so a broken user pattern file never scans silently.
 fn load_scanner(pattern_dirs: &[PathBuf]) -> Result<Scanner> {
-    let rules = RuleSet::load(pattern_dirs)?;
-    let scanner = Scanner::new(Arc::new(rules)).context("building the prefilter")?;
-    if let Some(failure) = scanner.example_failures_where(|rule| !rule.is_shipped()).first() {
-        anyhow::bail!("{failure}");
-    }
-    Ok(scanner)
+    Ok(revokd::daemon::reload::compile_rules(pattern_dirs)?)
 }
 
 fn scan(args: ScanArgs, config_path: Option<&Path>) -> Result<u8> {

@@ -14,7 +14,7 @@
 //! store transaction: concurrent reports are committed together (see [`GroupCommit`]),
 //! so a commit's fsync is paid once per group, not once per token.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use crate::patterns::Rule;
@@ -27,6 +27,8 @@ use crate::store::{LeakOutcome, Store, StoreError};
 pub const DISABLE_LATENCY_METRIC: &str = "revokd_leak_to_disable_seconds";
 /// Counter of reports by outcome (`outcome` label).
 pub const REPORTS_METRIC: &str = "revokd_leak_reports_total";
+/// Counter of keys this process disabled because they leaked.
+pub const KEYS_DISABLED_METRIC: &str = "revokd_keys_disabled_total";
 
 /// Which door a report came through (the leak's `source`, before any location).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,9 +119,13 @@ impl Outcome {
 }
 
 /// The use case and what it needs: the compiled rules, the pepper and the store writer.
+///
+/// The rules can be replaced while requests run ([`Revoker::replace_scanner`], on
+/// `SIGHUP`): each call takes one snapshot of the rules when it starts, so a request is
+/// classified entirely by the old rules or entirely by the new ones.
 #[derive(Clone)]
 pub struct Revoker {
-    scanner: Arc<Scanner>,
+    scanner: Arc<RwLock<Arc<Scanner>>>,
     pepper: Pepper,
     writer: GroupCommit,
 }
@@ -127,18 +133,19 @@ pub struct Revoker {
 impl Revoker {
     /// Starts the store writer task (call inside a Tokio runtime).
     pub fn new(scanner: Arc<Scanner>, pepper: Pepper, store: Store) -> Revoker {
-        Revoker { scanner, pepper, writer: GroupCommit::start(store) }
+        Revoker { scanner: Arc::new(RwLock::new(scanner)), pepper, writer: GroupCommit::start(store) }
     }
 
-    pub fn scanner(&self) -> &Arc<Scanner> {
-        &self.scanner
+    /// The rules in effect now (a snapshot: a later reload does not change it).
+    pub fn scanner(&self) -> Arc<Scanner> {
+        // A poisoned lock only means a writer panicked between two complete `Arc`s.
+        self.scanner.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// The revocable rule that matches the whole of `token` (format, checksum, entropy),
-    /// if any. A token with surrounding junk, a wrong checksum or a type we do not issue
-    /// gets `None`.
-    pub fn classify(&self, token: &str) -> Option<&Rule> {
-        self.scanner.rules_matching_whole(token).find(|rule| rule.revocable)
+    /// Puts `scanner` in effect for every report that starts from now on; reports
+    /// already running finish with the rules they started with. Returns the old rules.
+    pub fn replace_scanner(&self, scanner: Arc<Scanner>) -> Arc<Scanner> {
+        std::mem::replace(&mut *self.scanner.write().unwrap_or_else(|e| e.into_inner()), scanner)
     }
 
     /// Reports one leaked token (see [`Revoker::report_leaked_tokens`]).
@@ -157,8 +164,9 @@ impl Revoker {
         let mut records = Vec::with_capacity(reports.len());
         let mut positions = Vec::with_capacity(reports.len());
         let mut hashes = Vec::with_capacity(reports.len());
+        let scanner = self.scanner();
         for (position, report) in reports.iter().enumerate() {
-            if let Some(rule) = self.classify(report.token.expose()) {
+            if let Some(rule) = classify(&scanner, report.token.expose()) {
                 records.push(self.record(report, rule));
                 positions.push(position);
                 hashes.push(sha256_hex(report.token.expose().as_bytes()));
@@ -171,6 +179,7 @@ impl Revoker {
                 outcomes[position] = match outcome {
                     LeakOutcome::DisabledNow(leaked) => {
                         metrics::histogram!(DISABLE_LATENCY_METRIC).record(report.received_at.elapsed().as_secs_f64());
+                        metrics::counter!(KEYS_DISABLED_METRIC).increment(1);
                         tracing::info!(key_id = leaked.key.id, %token_hash, door = report.door.as_str(), "key disabled");
                         Outcome::DisabledNow { key_id: leaked.key.id }
                     }
@@ -202,6 +211,13 @@ impl Revoker {
             reporter: report.reporter.clone(),
         }
     }
+}
+
+/// The revocable rule of `scanner` that matches the whole of `token` (format, checksum,
+/// entropy), if any. A token with surrounding junk, a wrong checksum or a type we do not
+/// issue gets `None`.
+pub fn classify<'s>(scanner: &'s Scanner, token: &str) -> Option<&'s Rule> {
+    scanner.rules_matching_whole(token).find(|rule| rule.revocable)
 }
 
 /// Most leaks one transaction takes. Bounds how long the write lock is held (a few ms

@@ -2,6 +2,7 @@
 //! each loads the configuration, opens the store and calls one library function.
 
 mod audit;
+mod generate;
 mod keys;
 mod notify;
 mod serve;
@@ -18,6 +19,7 @@ use revokd::pepper::Pepper;
 use revokd::store::Store;
 
 pub use audit::audit;
+pub use generate::{completions, man};
 pub use keys::keys;
 pub use notify::notify;
 pub use serve::{revoke_findings, serve};

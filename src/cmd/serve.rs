@@ -1,58 +1,44 @@
 //! `revokd serve` and `revokd scan --revoke`: the two commands that run the revocation
 //! core (the daemon's doors and the CLI door).
 
-use std::path::Path;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 
 use super::{actor, open_store};
-use revokd::config::{Config, LogConfig, LogFormat, LogLevel};
-use revokd::daemon::{Daemon, ServeOptions};
+use revokd::config::Config;
+use revokd::daemon::reload::{self, ReloadSource};
+use revokd::daemon::{Daemon, ServeOptions, logging};
 use revokd::pepper::Pepper;
 use revokd::revoke::{Door, LeakReport, Outcome, Revoker};
 use revokd::scan::Scanner;
 use revokd::scan::finding::Finding;
 
-/// `revokd serve`: migrations, GitHub keys, HTTP listener; runs until SIGTERM/Ctrl-C.
-pub fn serve(config_path: Option<&Path>, scanner: Scanner) -> Result<u8> {
+/// `revokd serve`: logging, migrations, rules, GitHub keys, HTTP listener; then
+/// `READY=1` to systemd and serve until SIGTERM/Ctrl-C, reloading on SIGHUP.
+pub fn serve(config_path: Option<&Path>, extra_pattern_dirs: Vec<PathBuf>) -> Result<u8> {
     let config = Config::load(config_path)?;
-    init_logging(&config.log);
+    let log = logging::init(&config.log);
+    let mut dirs = config.patterns.dirs.clone();
+    dirs.extend(extra_pattern_dirs.iter().cloned());
+    let scanner = reload::compile_rules(&dirs)?;
     let options = ServeOptions::from_config(&config)?;
     let pepper = Pepper::load_or_create(&config.pepper_file())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async {
         let store = open_store(&config).await?;
         let daemon = Daemon::start(options, Arc::new(scanner), pepper, store.clone()).await?;
-        eprintln!("revokd: listening on http://{}", daemon.local_addr());
-        daemon.run_until_signalled().await?;
+        if std::io::stderr().is_terminal() {
+            eprintln!("revokd: listening on http://{}", daemon.local_addr());
+        }
+        let source = ReloadSource { config_path: config_path.map(Path::to_path_buf), extra_pattern_dirs, log };
+        daemon.run_until_signalled(source, config).await?;
         store.close().await;
         Ok(0)
     })
-}
-
-/// Daemon logs on stderr: `log.level`, JSON unless `log.format` says `text` (or `auto`
-/// and stderr is a terminal). Log lines carry token hashes and row ids, never tokens.
-fn init_logging(log: &LogConfig) {
-    use std::io::IsTerminal;
-    use tracing::level_filters::LevelFilter;
-    let level = match log.level {
-        LogLevel::Trace => LevelFilter::TRACE,
-        LogLevel::Debug => LevelFilter::DEBUG,
-        LogLevel::Info => LevelFilter::INFO,
-        LogLevel::Warn => LevelFilter::WARN,
-        LogLevel::Error => LevelFilter::ERROR,
-    };
-    let json = match log.format {
-        LogFormat::Json => true,
-        LogFormat::Text => false,
-        LogFormat::Auto => !std::io::stderr().is_terminal(),
-    };
-    let builder = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr);
-    // A subscriber installed earlier (tests) wins; logging is never a reason to fail.
-    let _ =
-        if json { builder.json().try_init() } else { builder.with_ansi(std::io::stderr().is_terminal()).try_init() };
 }
 
 /// `revokd scan --revoke`: reports every revocable finding through the core (one

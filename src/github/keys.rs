@@ -24,6 +24,9 @@ use serde::Deserialize;
 use super::signature::PartnerKey;
 use crate::secret::Secret;
 
+/// Counter of key-list fetches by `result` (`ok`, `error`); `ok` includes "not modified".
+pub const KEY_REFRESHES_METRIC: &str = "revokd_github_key_refreshes_total";
+
 /// GitHub's endpoint for partner-alert signing keys.
 pub const DEFAULT_PUBLIC_KEYS_URL: &str = "https://api.github.com/meta/public_keys/secret_scanning";
 
@@ -150,18 +153,19 @@ impl PublicKeys {
     }
 
     /// Refreshes in the background: every `refresh_every`, or every `retry_empty_every`
-    /// while nothing is loaded. The first attempt is immediate.
+    /// while nothing is loaded. The first attempt comes after one such pause: the daemon
+    /// makes the first fetch itself (before it reports ready) with [`PublicKeys::refresh`].
     pub fn spawn_refresher(&self) -> tokio::task::JoinHandle<()> {
         let keys = self.clone();
         tokio::spawn(async move {
             loop {
+                let options = &keys.inner.options;
+                let pause = if keys.is_loaded() { options.refresh_every } else { options.retry_empty_every };
+                tokio::time::sleep(pause).await;
                 match keys.refresh().await {
                     Ok(count) => tracing::debug!(count, "GitHub public keys refreshed"),
                     Err(err) => tracing::warn!(error = %err, "GitHub public keys not refreshed"),
                 }
-                let options = &keys.inner.options;
-                let pause = if keys.is_loaded() { options.refresh_every } else { options.retry_empty_every };
-                tokio::time::sleep(pause).await;
             }
         })
     }
@@ -171,8 +175,16 @@ impl PublicKeys {
         self.inner.cached.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// One GET with `If-None-Match`; the caller holds the `refetch` lock.
+    /// [`PublicKeys::fetch_list`], counted in [`KEY_REFRESHES_METRIC`].
     async fn fetch(&self) -> Result<usize, KeysError> {
+        let result = self.fetch_list().await;
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::counter!(KEY_REFRESHES_METRIC, "result" => outcome).increment(1);
+        result
+    }
+
+    /// One GET with `If-None-Match`; the caller holds the `refetch` lock.
+    async fn fetch_list(&self) -> Result<usize, KeysError> {
         let options = &self.inner.options;
         let previous = self.snapshot();
         let mut request = self.inner.http.get(&options.url).header("Accept", "application/vnd.github+json");

@@ -15,6 +15,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("could not read the request body")]
     UnreadableBody,
+    #[error("the request body did not arrive within server.body_read_timeout")]
+    BodyTimeout,
     #[error("missing header {0}")]
     MissingSignature(&'static str),
     #[error("unknown public key id")]
@@ -48,6 +50,7 @@ impl ApiError {
         match self {
             ApiError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::UnreadableBody => (StatusCode::BAD_REQUEST, "unreadable_body"),
+            ApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
             ApiError::MissingSignature(_) => (StatusCode::UNAUTHORIZED, "missing_signature"),
             ApiError::UnknownKeyId => (StatusCode::UNAUTHORIZED, "unknown_key_id"),
             ApiError::BadSignature(SignatureError::Missing) => (StatusCode::UNAUTHORIZED, "missing_signature"),

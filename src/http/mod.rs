@@ -61,8 +61,21 @@ pub fn router(state: AppState) -> Router {
 pub(crate) fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
     body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit },
+        _ if timed_out(&rejection) => ApiError::BodyTimeout,
         _ => ApiError::UnreadableBody,
     })
+}
+
+/// True when the body stopped because `server.body_read_timeout` passed.
+fn timed_out(rejection: &BytesRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(err) = cause {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
 }
 
 /// The process-wide Prometheus recorder, installed on first use (a process has one
@@ -75,6 +88,12 @@ pub fn prometheus() -> PrometheusHandle {
             let buckets = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(crate::revoke::DISABLE_LATENCY_METRIC.to_owned()), &buckets)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(crate::daemon::observe::REQUEST_DURATION_METRIC.to_owned()),
+                        &buckets,
+                    )
+                })
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();

@@ -13,6 +13,7 @@ mod cli_config;
 mod cli_keys;
 mod cli_teams;
 mod notify;
+mod ops;
 mod scan_cli;
 mod serve;
 mod store_audit;

@@ -94,7 +94,11 @@ async fn smtp_down_at_leak_time_then_up_delivers_once_after_retry(backend: Backe
     let (token, _) = add_key(&store, "acme").await;
     leak(&store, &token, "https://github.com/acme/app/blob/main/a.py").await;
     let port = free_port();
-    let notifier = Notifier::new(store.clone(), options(smtp(format!("smtp://127.0.0.1:{port}")))).unwrap();
+    let mut opts = options(smtp(format!("smtp://127.0.0.1:{port}")));
+    // Long enough that the immediate second pass below is surely before the retry time,
+    // even on a loaded machine.
+    opts.retry_base = Duration::from_secs(1);
+    let notifier = Notifier::new(store.clone(), opts).unwrap();
 
     let summary = notifier.run_once().await.unwrap();
     assert_eq!(summary, PassSummary { queued: 1, sent: 0, failed: 1, dead: 0 });
@@ -106,7 +110,7 @@ async fn smtp_down_at_leak_time_then_up_delivers_once_after_retry(backend: Backe
     assert_eq!(notifier.run_once().await.unwrap(), PassSummary::default());
 
     let sink = SmtpSink::start_on(port);
-    let total = run_until(&notifier, 40, |s| s.sent > 0).await;
+    let total = run_until(&notifier, 100, |s| s.sent > 0).await;
     assert_eq!((total.sent, total.dead), (1, 0));
     assert_eq!(sink.messages().len(), 1);
     let row = &store.outbox(None).await.unwrap()[0];

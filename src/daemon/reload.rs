@@ -1,0 +1,162 @@
+//! `SIGHUP`: re-read the configuration file and put in effect what can change without a
+//! restart — the rule set (shipped rules plus `patterns.dirs` and `--patterns`), the log
+//! level, and GitHub's public keys (refetched now). Audited as `config.reloaded`.
+//!
+//! All-or-nothing: the file is parsed and validated and the new rules are compiled and
+//! their examples checked before anything is swapped; on any error the running
+//! configuration stays as it was and the error is logged. Requests are never dropped: the
+//! rules are swapped behind an `Arc`, so a request already running finishes with the
+//! rules it started with. Keys that need a restart (`[server]`, `[database]`, `[keys]`,
+//! secret files) are compared and a warning names each changed section.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::logging::LogHandle;
+use crate::config::{Config, ConfigError};
+use crate::github::keys::PublicKeys;
+use crate::patterns::RuleSet;
+use crate::revoke::Revoker;
+use crate::scan::Scanner;
+use crate::store::{EventKind, NewEvent, Store};
+
+/// Where the configuration comes from, as given at start.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadSource {
+    /// `--config` (None: the default path if it exists, else built-in defaults).
+    pub config_path: Option<PathBuf>,
+    /// `revokd serve --patterns DIR`, added to `patterns.dirs` on every load.
+    pub extra_pattern_dirs: Vec<PathBuf>,
+    /// The level filter of the daemon's subscriber, if it installed one.
+    pub log: Option<LogHandle>,
+}
+
+/// Why a reload was refused; the running configuration is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("rule set: {0}")]
+    Rules(String),
+}
+
+/// Loads every rule file (shipped rules plus `dirs`) and compiles the scanner; refuses a
+/// user rule whose examples do not behave as written, so that a broken user pattern file
+/// never scans (or revokes) silently. Cost: tens of milliseconds.
+pub fn compile_rules(dirs: &[PathBuf]) -> Result<Scanner, ReloadError> {
+    let rules = RuleSet::load(dirs).map_err(|e| ReloadError::Rules(format!("{e:#}")))?;
+    let scanner =
+        Scanner::new(Arc::new(rules)).map_err(|e| ReloadError::Rules(format!("building the prefilter: {e}")))?;
+    if let Some(failure) = scanner.example_failures_where(|rule| !rule.is_shipped()).first() {
+        return Err(ReloadError::Rules(failure.to_string()));
+    }
+    Ok(scanner)
+}
+
+/// What a reload changed (logged, audited, and sent to systemd as the status).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reloaded {
+    pub rules: usize,
+    pub rule_set_version: String,
+    pub log_filter: Option<String>,
+    /// Number of GitHub keys after the refetch, or why it failed (cached keys kept).
+    pub github_keys: Result<usize, String>,
+    /// Sections that changed in the file but take effect only after a restart.
+    pub needs_restart: Vec<&'static str>,
+}
+
+/// The parts of the running daemon a reload touches.
+#[derive(Clone)]
+pub(super) struct Reloadable {
+    pub revoker: Revoker,
+    pub keys: PublicKeys,
+    pub store: Store,
+}
+
+impl Reloadable {
+    /// Loads the configuration and the rules from `source`; on success swaps them in,
+    /// refetches the GitHub keys and appends `config.reloaded` to the audit log.
+    /// `running` is the configuration in effect; it is replaced on success.
+    pub async fn reload(&self, source: &ReloadSource, running: &mut Config) -> Result<Reloaded, ReloadError> {
+        let config = Config::load(source.config_path.as_deref())?;
+        let mut dirs = config.patterns.dirs.clone();
+        dirs.extend(source.extra_pattern_dirs.iter().cloned());
+        let scanner = tokio::task::spawn_blocking(move || compile_rules(&dirs))
+            .await
+            .map_err(|e| ReloadError::Rules(format!("compiling rules: {e}")))??;
+
+        // Everything is valid: from here on, nothing fails the reload.
+        let rules = scanner.rules().rules().len();
+        let rule_set_version = scanner.rules().version().to_string();
+        self.revoker.replace_scanner(Arc::new(scanner));
+        let log_filter = match &source.log {
+            Some(handle) => match handle.set_level(config.log.level) {
+                Ok(filter) => Some(filter),
+                Err(err) => {
+                    tracing::warn!(error = %err, "log level unchanged");
+                    None
+                }
+            },
+            None => None,
+        };
+        let github_keys = self.keys.refresh().await.map_err(|e| e.to_string());
+        let needs_restart = restart_only_changes(running, &config);
+        for section in &needs_restart {
+            tracing::warn!(section, "configuration section changed; restart revokd to apply it");
+        }
+        let reloaded = Reloaded { rules, rule_set_version, log_filter, github_keys, needs_restart };
+        self.audit(&reloaded).await;
+        *running = config;
+        Ok(reloaded)
+    }
+
+    async fn audit(&self, reloaded: &Reloaded) {
+        let event = NewEvent {
+            event: EventKind::ConfigReloaded,
+            actor: "system".into(),
+            team_id: None,
+            key_id: None,
+            description: format!(
+                "configuration reloaded: {} rules (version {})",
+                reloaded.rules, reloaded.rule_set_version
+            ),
+            details: json!({
+                "rules": reloaded.rules,
+                "rule_set_version": reloaded.rule_set_version,
+                "log_filter": reloaded.log_filter,
+                "github_keys": match &reloaded.github_keys { Ok(n) => json!(n), Err(e) => json!({ "error": e }) },
+                "needs_restart": reloaded.needs_restart,
+            }),
+        };
+        if let Err(err) = self.store.record(&event).await {
+            tracing::error!(error = %err, "cannot audit the reload (it is in effect)");
+        }
+    }
+}
+
+/// Sections whose changes a reload cannot apply.
+fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    if old.server != new.server {
+        changed.push("server");
+    }
+    if old.database != new.database {
+        changed.push("database");
+    }
+    if old.keys != new.keys {
+        changed.push("keys");
+    }
+    if old.github.webhook_secret_file != new.github.webhook_secret_file
+        || old.github.api_url != new.github.api_url
+        || old.github.api_token_file != new.github.api_token_file
+        || old.github.public_keys_url != new.github.public_keys_url
+    {
+        changed.push("github");
+    }
+    if old.log.format != new.log.format {
+        changed.push("log.format");
+    }
+    changed
+}
