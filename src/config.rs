@@ -207,6 +207,9 @@ pub struct NotifyConfig {
     /// How often the worker looks for due emails when nothing woke it (leaks reported by
     /// another replica, retries). Default `5s`; costs two indexed reads per poll.
     pub poll_interval: HumanDuration,
+    /// `/readyz` answers 503 while more emails than this wait to be sent (a mail outage
+    /// or a stuck worker). Default 1,000.
+    pub ready_max_pending: u64,
 }
 
 impl Default for NotifyConfig {
@@ -217,6 +220,7 @@ impl Default for NotifyConfig {
             fallback: None,
             retry_base: HumanDuration(Duration::from_secs(45)),
             poll_interval: HumanDuration(Duration::from_secs(5)),
+            ready_max_pending: 1000,
         }
     }
 }
@@ -431,6 +435,7 @@ impl Config {
             "notify_fallback" => self.notify.fallback = text(value),
             "notify_retry_base" => self.notify.retry_base = parse(value)?,
             "notify_poll_interval" => self.notify.poll_interval = parse(value)?,
+            "notify_ready_max_pending" => self.notify.ready_max_pending = parse(value)?,
             "log_level" => self.log.level = variant(value)?,
             "log_format" => self.log.format = variant(value)?,
             _ => return Err(SetError::Unknown),
@@ -489,6 +494,9 @@ impl Config {
         }
         if self.retention.days == 0 {
             return invalid("retention.days", "must be at least 1");
+        }
+        if self.notify.ready_max_pending == 0 {
+            return invalid("notify.ready_max_pending", "must be at least 1");
         }
         if self.notify.max_attempts == 0 {
             return invalid("notify.max_attempts", "must be at least 1");

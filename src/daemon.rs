@@ -43,6 +43,8 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     /// `server.max_body_bytes`. Default [`http::DEFAULT_MAX_BODY_BYTES`].
     pub max_body_bytes: usize,
+    /// `notify.ready_max_pending`: `/readyz` fails while more emails wait. Default 1,000.
+    pub ready_max_pending: u64,
     /// `github.public_keys_url`, `github.api_token_file` and the refresh policy.
     pub keys: KeyCacheOptions,
     /// `github.api_url`. Default `https://api.github.com`.
@@ -67,6 +69,7 @@ impl Default for ServeOptions {
         ServeOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: http::DEFAULT_MAX_BODY_BYTES,
+            ready_max_pending: 1000,
             keys: KeyCacheOptions::new(DEFAULT_PUBLIC_KEYS_URL),
             api_url: DEFAULT_API_URL.to_owned(),
             api_token: None,
@@ -93,6 +96,7 @@ impl ServeOptions {
         Ok(ServeOptions {
             listen: config.server.listen,
             max_body_bytes: usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX),
+            ready_max_pending: config.notify.ready_max_pending,
             keys: KeyCacheOptions::new(github.public_keys_url.clone()),
             api_url: github.api_url.clone(),
             api_token,
@@ -183,6 +187,7 @@ impl Daemon {
             github: GitHubApi::new(client, &options.api_url, options.api_token.clone()),
             webhook_secret: options.webhook_secret.clone(),
             max_body_bytes: options.max_body_bytes,
+            ready_max_pending: options.ready_max_pending,
             metrics,
         };
         let app = observe::apply(limits::apply(http::router(state), &options.limits));

@@ -40,6 +40,8 @@ pub struct AppState {
     /// then answers 404.
     pub webhook_secret: Option<WebhookSecret>,
     pub max_body_bytes: usize,
+    /// `/readyz` fails while more emails than this wait in the outbox.
+    pub ready_max_pending: u64,
     pub metrics: PrometheusHandle,
 }
 

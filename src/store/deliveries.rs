@@ -32,12 +32,4 @@ impl Store {
         )?;
         Ok(())
     }
-
-    /// One trivial query: is the database reachable (`/readyz`)?
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        let mut pooled = self.db.acquire().await?;
-        let mut c = pooled.conn();
-        fetch!(&mut c, fetch_one, (i64,), "SELECT CAST(1 AS BIGINT)")?;
-        Ok(())
-    }
 }

@@ -35,7 +35,7 @@ pub use audit::{
 pub use keys::{KeyFilter, KeyOrigin, KeyRecord, KeyStatus, NewKey};
 pub use leaks::{LeakOutcome, LeakReport, LeakedKey};
 pub use notices::{ComposedMail, Notice, NoticeBatch, NoticeComposer, NoticeKind};
-pub use outbox::{Delivery, OutboxRow, OutboxStatus};
+pub use outbox::{Delivery, OutboxBacklog, OutboxRow, OutboxStatus};
 pub use teams::{Member, Role, TeamSummary};
 
 /// How long a SQLite writer waits for another process's write transaction before

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::audit::{self, EventKind, NewEvent};
 use super::{
-    Arg, Conn, Store, StoreError, execute, execute_built, fetch_built, now_ms, placeholders, rows_per_statement,
+    Arg, Conn, Store, StoreError, execute, execute_built, fetch, fetch_built, now_ms, placeholders, rows_per_statement,
 };
 
 /// Delivery state of an outbox row.
@@ -219,12 +219,34 @@ impl Store {
         Ok(changed)
     }
 
+    /// How many emails wait (`pending`, claimed ones included) and how many were given up
+    /// (`dead`): for `/readyz` and the outbox gauges. Cost: one count over the
+    /// `(status, next_attempt_at)` index.
+    pub async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError> {
+        let mut pooled = self.db.acquire().await?;
+        let rows: Vec<(String, i64)> = fetch!(
+            &mut pooled.conn(),
+            fetch_all,
+            (String, i64),
+            "SELECT status, COUNT(*) FROM outbox WHERE status IN ('pending', 'dead') GROUP BY status",
+        )?;
+        let count = |wanted: &str| rows.iter().find(|(status, _)| status == wanted).map_or(0, |(_, n)| *n);
+        Ok(OutboxBacklog { pending: count("pending"), dead: count("dead") })
+    }
+
     /// Outbox rows, optionally only those with `status`, by id.
     pub async fn outbox(&self, status: Option<OutboxStatus>) -> Result<Vec<OutboxRow>, StoreError> {
         let mut pooled = self.db.acquire().await?;
         let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE ($1 IS NULL OR status = $1) ORDER BY id");
         Ok(fetch_built(&mut pooled.conn(), sql, &[Arg::Text(status.map(OutboxStatus::as_str))]).await?)
     }
+}
+
+/// Emails waiting and given up (see [`Store::outbox_backlog`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxBacklog {
+    pub pending: i64,
+    pub dead: i64,
 }
 
 /// The audit event of one recorded delivery.

@@ -219,3 +219,31 @@ async fn health_and_metrics() {
     h.finish().await;
     assert!(reqwest::get(format!("{base}/healthz")).await.is_err(), "the listener is closed after shutdown");
 }
+
+/// `/readyz` fails while the outbox backlog reaches `notify.ready_max_pending`, and the
+/// outbox gauges report the backlog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_backlog_gates_readiness_and_is_a_gauge() {
+    let h = Harness::start_with(Backend::Sqlite, |o| o.ready_max_pending = 2).await;
+    let ready: Value = h.get("/readyz").await.json().await.unwrap();
+    assert_eq!((ready["ready"].as_bool(), ready["outbox_pending"].as_i64()), (Some(true), Some(0)));
+    for (n, status) in [(1, "pending"), (2, "dead"), (3, "pending")] {
+        crate::testdb::raw_sql(
+            &h.store,
+            &format!(
+                "INSERT INTO outbox (kind, recipient, subject, body, dedupe_key, status, attempts, next_attempt_at, \
+                 created_at) VALUES ('leak', 'owner@example.com', 's', 'b', 'backlog-{n}', '{status}', 0, 0, 0)"
+            ),
+        )
+        .await;
+    }
+    let response = h.get("/readyz").await;
+    assert_eq!(response.status(), 503);
+    let ready: Value = response.json().await.unwrap();
+    assert_eq!((ready["outbox"].as_bool(), ready["outbox_pending"].as_i64()), (Some(false), Some(2)));
+    assert_eq!(ready["database"].as_bool(), Some(true));
+    let metrics = h.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.lines().any(|l| l == "revokd_outbox_pending 2"), "{metrics}");
+    assert!(metrics.lines().any(|l| l == "revokd_outbox_dead 1"), "{metrics}");
+    h.finish().await;
+}
