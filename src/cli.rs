@@ -254,6 +254,19 @@ pub struct ScanArgs {
     /// Never show a progress bar (it is shown only when stderr is a terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// Scan git history: every blob reachable from all refs of each PATH (a repository,
+    /// or a git URL cloned into a temporary directory), each distinct blob once,
+    /// findings attributed to the commit that introduced them. With a database
+    /// configured, blobs found clean are remembered and not scanned again.
+    #[arg(long)]
+    pub git: bool,
+    /// With --git: start from this ref or commit only (repeatable). Default: all refs.
+    #[arg(long = "ref", value_name = "REF", requires = "git")]
+    pub refs: Vec<String>,
+    /// With --git: scan every blob, ignoring (and then refreshing) what the database
+    /// remembers from earlier scans.
+    #[arg(long, requires = "git")]
+    pub full: bool,
 }
 
 #[derive(Debug, Subcommand)]

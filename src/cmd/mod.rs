@@ -3,6 +3,7 @@
 
 mod audit;
 mod keys;
+mod scan_git;
 mod serve;
 mod teams;
 
@@ -18,6 +19,7 @@ use revokd::store::Store;
 
 pub use audit::audit;
 pub use keys::keys;
+pub use scan_git::scan_git;
 pub use serve::{revoke_findings, serve};
 pub use teams::teams;
 

@@ -17,6 +17,7 @@ mod keys;
 mod leaks;
 mod migrate;
 mod outbox;
+mod scanned_blobs;
 mod teams;
 
 use std::str::FromStr;

@@ -13,6 +13,8 @@ mod cli_config;
 mod cli_keys;
 mod cli_teams;
 mod scan_cli;
+mod scan_git;
+mod scan_git_incremental;
 mod serve;
 mod store_audit;
 mod store_keys;
