@@ -13,6 +13,8 @@ use crate::config::Config;
 use crate::github::api::{DEFAULT_API_URL, GitHubApi};
 use crate::github::keys::{DEFAULT_PUBLIC_KEYS_URL, KeyCacheOptions, PublicKeys};
 use crate::github::signature::WebhookSecret;
+use crate::http::api::worker::spawn_worker;
+use crate::http::api::{ApiOptions, ApiSetupError, ApiState};
 use crate::http::{self, AppState};
 use crate::pepper::Pepper;
 use crate::revoke::Revoker;
@@ -35,6 +37,8 @@ pub struct ServeOptions {
     pub api_token: Option<Secret>,
     /// `github.webhook_secret_file` contents; `None` disables `/github/webhook`.
     pub webhook_secret: Option<WebhookSecret>,
+    /// `[api]`; `None` (no `api.tokens_file`) turns `/v1/*` and the scan worker off.
+    pub api: Option<ApiOptions>,
 }
 
 impl Default for ServeOptions {
@@ -46,6 +50,7 @@ impl Default for ServeOptions {
             api_url: DEFAULT_API_URL.to_owned(),
             api_token: None,
             webhook_secret: None,
+            api: None,
         }
     }
 }
@@ -68,6 +73,7 @@ impl ServeOptions {
             api_url: github.api_url.clone(),
             api_token,
             webhook_secret,
+            api: ApiOptions::from_config(&config.api, config.retention.days)?,
         })
     }
 }
@@ -87,6 +93,8 @@ pub enum DaemonError {
     SecretFile { path: PathBuf, source: std::io::Error },
     #[error("building the HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    #[error(transparent)]
+    Api(#[from] ApiSetupError),
     #[error("HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -97,6 +105,7 @@ pub struct Daemon {
     stop: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
     refresher: JoinHandle<()>,
+    scan_worker: Option<JoinHandle<()>>,
 }
 
 impl Daemon {
@@ -119,14 +128,18 @@ impl Daemon {
         }
         let keys = PublicKeys::new(client.clone(), key_options);
         let refresher = keys.spawn_refresher();
+        let revoker = Revoker::new(scanner, pepper, store.clone());
+        let api = options.api.clone().map(|o| ApiState::new(o, revoker.clone(), store.clone()));
+        let scan_worker = api.clone().map(spawn_worker);
         let state = AppState {
-            revoker: Revoker::new(scanner, pepper, store.clone()),
+            revoker,
             store,
             keys,
             github: GitHubApi::new(client, &options.api_url, options.api_token.clone()),
             webhook_secret: options.webhook_secret.clone(),
             max_body_bytes: options.max_body_bytes,
             metrics: http::prometheus(),
+            api,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let app = http::router(state);
@@ -138,7 +151,7 @@ impl Daemon {
                 .await
         });
         tracing::info!(%addr, "revokd listening");
-        Ok(Daemon { addr, stop, server, refresher })
+        Ok(Daemon { addr, stop, server, refresher, scan_worker })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -148,6 +161,7 @@ impl Daemon {
     /// Stops accepting connections, lets in-flight requests finish, then returns.
     pub async fn shutdown(self) -> Result<(), DaemonError> {
         self.refresher.abort();
+        self.scan_worker.inspect(JoinHandle::abort);
         let _ = self.stop.send(());
         match self.server.await {
             Ok(result) => result.map_err(DaemonError::Serve),

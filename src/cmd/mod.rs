@@ -87,6 +87,8 @@ pub fn db(config_path: Option<&Path>, command: DbCommand) -> Result<u8> {
                 anyhow::ensure!(days > 0, "--days must be at least 1");
                 let deleted = store.purge_leaks(days, &actor()).await?;
                 println!("purged {deleted} leak record(s) last seen more than {days} day(s) ago");
+                let jobs = store.purge_scan_jobs(days).await?;
+                println!("purged {jobs} API scan job(s) created more than {days} day(s) ago");
             }
         }
         store.close().await;

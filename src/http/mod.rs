@@ -3,6 +3,7 @@
 //! Handlers are thin: read → verify → call one use case → map the outcome; errors
 //! become status + JSON in [`error`] only.
 
+pub mod api;
 pub mod error;
 pub mod health;
 pub mod partner;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub webhook_secret: Option<WebhookSecret>,
     pub max_body_bytes: usize,
     pub metrics: PrometheusHandle,
+    /// `None` when `api.tokens_file` is not configured: `/v1/*` then answers 404.
+    pub api: Option<api::ApiState>,
 }
 
 /// The router with every route of the daemon.
@@ -52,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .merge(api::router(state.api.clone()))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

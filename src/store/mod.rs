@@ -12,11 +12,13 @@
 //! data right even without it. Reads take no lock.
 
 mod audit;
+mod audit_filter;
 mod deliveries;
 mod keys;
 mod leaks;
 mod migrate;
 mod outbox;
+mod scan_jobs;
 mod scanned_blobs;
 mod teams;
 
@@ -32,9 +34,11 @@ pub use audit::{
     AuditEvent, AuditQuery, ChainBreak, ChainStatus, EventKind, GENESIS_HASH, NewEvent, canonical_encoding, chain_hash,
     event_hash,
 };
+pub use audit_filter::{AuditFilter, AuditFilterError};
 pub use keys::{KeyFilter, KeyOrigin, KeyRecord, KeyStatus, NewKey};
 pub use leaks::{LeakOutcome, LeakReport, LeakedKey};
 pub use outbox::{OutboxRow, OutboxStatus};
+pub use scan_jobs::{CancelOutcome, NewScanJob, ScanJob, status as scan_status};
 pub use teams::{Member, Role, TeamSummary};
 
 /// How long a SQLite writer waits for another process's write transaction before

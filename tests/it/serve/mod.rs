@@ -1,6 +1,7 @@
 //! `revokd serve` over a real socket: partner alerts, repository webhooks, health and
 //! metrics, against a fake GitHub on loopback.
 
+mod api;
 mod fake_github;
 mod partner;
 mod scan_revoke;

@@ -1,0 +1,168 @@
+//! `/v1/*`: the scan API for security teams (SPEC §8), behind bearer tokens
+//! ([`auth`]) and a per-token rate limit.
+//!
+//! - `POST /v1/scan`: scan a text body now → `{"findings": […]}` (redacted).
+//! - `GET /v1/audit`: audit events, with the filters of `revokd audit`.
+//! - `POST /v1/scans`, `GET /v1/scans[/{id}]`, `DELETE /v1/scans/{id}`: git scan jobs,
+//!   queued in the database and run by [`worker`] on any replica ([`jobs`]).
+
+pub mod auth;
+pub mod error;
+pub mod jobs;
+pub mod policy;
+pub mod worker;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use crate::config::ApiConfig;
+use crate::revoke::Revoker;
+use crate::scan::reader::{DEFAULT_CHUNK_SIZE, InputOutcome, ReadOptions, scan_reader};
+use crate::scan::report::FindingJson;
+use crate::store::{AuditEvent, AuditFilter, AuditFilterError, Store, StoreError, now_ms};
+use auth::{RateLimit, TokenSet};
+use error::V1Error;
+use policy::RepoPolicy;
+
+/// `GET /v1/audit` returns at most this many events unless `limit` says otherwise.
+pub const DEFAULT_AUDIT_LIMIT: i64 = 1000;
+/// Largest `limit` of `GET /v1/audit`.
+pub const MAX_AUDIT_LIMIT: i64 = 10_000;
+
+/// The API's settings (from `[api]` and `retention.days`).
+#[derive(Debug, Clone)]
+pub struct ApiOptions {
+    pub tokens: TokenSet,
+    pub rate_per_minute: NonZeroU32,
+    pub max_scan_bytes: usize,
+    pub policy: RepoPolicy,
+    /// Scan jobs older than this many days are purged by the worker.
+    pub retention_days: u32,
+}
+
+/// Why the API cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiSetupError {
+    #[error(transparent)]
+    Tokens(#[from] auth::TokenFileError),
+    #[error(transparent)]
+    Root(#[from] policy::RootError),
+}
+
+impl ApiOptions {
+    /// The API's settings, or `None` when `api.tokens_file` is unset (API off).
+    /// Reads the token file and resolves the allowed roots.
+    pub fn from_config(api: &ApiConfig, retention_days: u32) -> Result<Option<ApiOptions>, ApiSetupError> {
+        let Some(path) = &api.tokens_file else { return Ok(None) };
+        Ok(Some(ApiOptions {
+            tokens: TokenSet::load(path)?,
+            rate_per_minute: NonZeroU32::new(api.rate_per_minute).unwrap_or(NonZeroU32::MIN),
+            max_scan_bytes: usize::try_from(api.max_scan_bytes).unwrap_or(usize::MAX),
+            policy: RepoPolicy::new(&api.allowed_roots, &api.allowed_schemes)?,
+            retention_days,
+        }))
+    }
+}
+
+/// What the API handlers and the job worker share. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    options: ApiOptions,
+    tokens: TokenSet,
+    rate: RateLimit,
+    revoker: Revoker,
+    store: Store,
+    /// Wakes this replica's worker when a job is queued here.
+    queued: Notify,
+}
+
+impl ApiState {
+    pub fn new(options: ApiOptions, revoker: Revoker, store: Store) -> ApiState {
+        let inner = Inner {
+            tokens: options.tokens.clone(),
+            rate: RateLimit::per_minute(options.rate_per_minute),
+            options,
+            revoker,
+            store,
+            queued: Notify::new(),
+        };
+        ApiState { inner: Arc::new(inner) }
+    }
+}
+
+/// The `/v1/*` routes; with `None` (no `api.tokens_file`) every `/v1/*` path answers
+/// 404 `api_disabled`.
+pub fn router<S: Clone + Send + Sync + 'static>(api: Option<ApiState>) -> Router<S> {
+    let Some(api) = api else {
+        return Router::new().route("/v1/{*rest}", any(disabled));
+    };
+    let max_scan = api.inner.options.max_scan_bytes;
+    Router::new()
+        .route("/v1/scan", post(scan_text).layer(DefaultBodyLimit::max(max_scan)))
+        .route("/v1/audit", get(audit))
+        .route("/v1/scans", post(jobs::create).get(jobs::list))
+        .route("/v1/scans/{id}", get(jobs::show).delete(jobs::cancel))
+        .route_layer(axum::middleware::from_fn_with_state(api.clone(), auth::require_token))
+        .with_state(api)
+}
+
+async fn disabled() -> V1Error {
+    V1Error::Disabled
+}
+
+/// `POST /v1/scan`: scans the body (up to `api.max_scan_bytes`, else 413) with the
+/// daemon's rules → 200 `{"findings": [...], "bytes": N}`; findings are redacted.
+async fn scan_text(State(api): State<ApiState>, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, V1Error> {
+    let body = crate::http::read_body(body, api.inner.options.max_scan_bytes)?;
+    let scanner = api.inner.revoker.scanner().clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let read = ReadOptions { chunk_size: body.len().clamp(4096, DEFAULT_CHUNK_SIZE), scan_binary: true };
+        scan_reader(&scanner, &body[..], "body", read, &mut Vec::new())
+    })
+    .await
+    .map_err(|_| V1Error::Internal("the scanner stopped"))?
+    .map_err(|_| V1Error::Internal("reading the body failed"))?;
+    let (bytes, findings) = match outcome {
+        InputOutcome::Scanned { bytes, findings } => (bytes, findings),
+        InputOutcome::Binary { bytes } => (bytes, Vec::new()),
+    };
+    let list: Vec<_> = findings.iter().map(|f| FindingJson::new(f, false)).collect();
+    Ok(Json(json!({ "findings": list, "bytes": bytes })))
+}
+
+/// `GET /v1/audit?since=&until=&event=&actor=&team=&key=&q=&id=&limit=`: the events
+/// `revokd audit` would list (oldest first, at most `limit`, default 1000).
+async fn audit(
+    State(api): State<ApiState>,
+    filter: Result<Query<AuditFilter>, QueryRejection>,
+) -> Result<Json<Value>, V1Error> {
+    let Query(mut filter) = filter.map_err(|e| V1Error::bad_request("bad_query", e.body_text()))?;
+    let limit = filter.limit.unwrap_or(DEFAULT_AUDIT_LIMIT);
+    if !(1..=MAX_AUDIT_LIMIT).contains(&limit) {
+        return Err(V1Error::bad_request("bad_query", format!("limit must be 1 to {MAX_AUDIT_LIMIT}")));
+    }
+    filter.limit = Some(limit);
+    let store = &api.inner.store;
+    let query = store.audit_query(&filter, now_ms()).await.map_err(|e| match e {
+        AuditFilterError::BadTime { .. } => V1Error::bad_request("bad_query", e.to_string()),
+        AuditFilterError::Store(StoreError::TeamNotFound(name)) => {
+            V1Error::bad_request("unknown_team", format!("no team named {name:?}"))
+        }
+        AuditFilterError::Store(e) => e.into(),
+    })?;
+    let events = store.audit_events(&query).await?;
+    let list: Vec<_> = events.iter().map(AuditEvent::to_json).collect();
+    Ok(Json(json!({ "events": list })))
+}
