@@ -6,6 +6,7 @@
 pub mod api;
 pub mod error;
 pub mod health;
+pub mod openapi;
 pub mod partner;
 pub mod webhook;
 
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::openapi_json))
         .merge(api::router(state.api.clone()))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

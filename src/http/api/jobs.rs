@@ -22,10 +22,13 @@ pub const DEFAULT_PAGE: i64 = 50;
 pub const MAX_PAGE: i64 = 200;
 
 /// The body of `POST /v1/scans`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ScanRequest {
+pub struct ScanRequest {
+    /// A local path under `api.allowed_roots`, or a URL with a scheme in
+    /// `api.allowed_schemes`.
     repo: String,
+    /// One ref or commit to scan from; default every ref.
     #[serde(rename = "ref", default)]
     git_ref: Option<String>,
     #[serde(default = "yes")]
@@ -38,6 +41,14 @@ fn yes() -> bool {
     true
 }
 
+#[utoipa::path(post, path = "/v1/scans", tag = "api", security(("bearer" = [])),
+    request_body(content = ScanRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "`{\"id\", \"status\": \"queued\"}` and `Location`"),
+        (status = 400, description = "`malformed_body`, `invalid_repo`, `invalid_ref`, `unsupported`"),
+        (status = 403, description = "`path_not_allowed`, `scheme_not_allowed`, `host_not_allowed`"),
+        (status = 401, description = "missing or unknown bearer token (`missing_token`, `bad_token`)"), (status = 429, description = "per-token rate limit exceeded (`rate_limited`, `Retry-After`)"),
+    ))]
 /// `POST /v1/scans` → 202 `{"id", "status": "queued"}` (and `Location`).
 pub async fn create(
     State(api): State<ApiState>,
@@ -80,6 +91,13 @@ pub async fn create(
         .into_response())
 }
 
+#[utoipa::path(get, path = "/v1/scans/{id}", tag = "api", security(("bearer" = [])),
+    params(("id" = String, Path, description = "job id")),
+    responses(
+        (status = 200, description = "`{id, status, repo, ref, requested_by, created_at, started_at, finished_at, findings, findings_count, stats, error}`"),
+        (status = 404, description = "`scan_not_found`"),
+        (status = 401, description = "missing or unknown bearer token (`missing_token`, `bad_token`)"), (status = 429, description = "per-token rate limit exceeded (`rate_limited`, `Retry-After`)"),
+    ))]
 /// `GET /v1/scans/{id}` → the job with its redacted findings and stats.
 pub async fn show(State(api): State<ApiState>, Path(id): Path<String>) -> Result<Json<Value>, V1Error> {
     match api.inner.store.scan_job(&id).await? {
@@ -96,6 +114,16 @@ pub struct Page {
     before: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/scans", tag = "api", security(("bearer" = [])),
+    params(
+        ("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
+        ("before" = Option<String>, Query, description = "the `next` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "`{\"scans\": [...], \"next\": ID|null}`, newest first"),
+        (status = 400, description = "`bad_query`"),
+        (status = 401, description = "missing or unknown bearer token (`missing_token`, `bad_token`)"), (status = 429, description = "per-token rate limit exceeded (`rate_limited`, `Retry-After`)"),
+    ))]
 /// `GET /v1/scans?limit=&before=` → `{"scans": [...], "next": ID|null}`, newest first,
 /// without findings (each has `findings_count`).
 pub async fn list(
@@ -113,6 +141,14 @@ pub async fn list(
     Ok(Json(json!({ "scans": list, "next": next })))
 }
 
+#[utoipa::path(delete, path = "/v1/scans/{id}", tag = "api", security(("bearer" = [])),
+    params(("id" = String, Path, description = "job id")),
+    responses(
+        (status = 200, description = "`{\"id\", \"status\": \"cancelled\"}`"),
+        (status = 404, description = "`scan_not_found`"),
+        (status = 409, description = "`already_ended`"),
+        (status = 401, description = "missing or unknown bearer token (`missing_token`, `bad_token`)"), (status = 429, description = "per-token rate limit exceeded (`rate_limited`, `Retry-After`)"),
+    ))]
 /// `DELETE /v1/scans/{id}` → 200 `{"id", "status": "cancelled"}`; 409 when it ended.
 pub async fn cancel(State(api): State<ApiState>, Path(id): Path<String>) -> Result<Json<Value>, V1Error> {
     match api.inner.store.cancel_scan_job(&id).await? {

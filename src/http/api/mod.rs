@@ -124,7 +124,17 @@ async fn disabled() -> V1Error {
 
 /// `POST /v1/scan`: scans the body (up to `api.max_scan_bytes`, else 413) with the
 /// daemon's rules → 200 `{"findings": [...], "bytes": N}`; findings are redacted.
-async fn scan_text(State(api): State<ApiState>, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, V1Error> {
+#[utoipa::path(post, path = "/v1/scan", tag = "api", security(("bearer" = [])),
+    request_body(content = String, content_type = "text/plain", description = "text to scan, up to api.max_scan_bytes"),
+    responses(
+        (status = 200, description = "`{\"findings\": [...], \"bytes\": N}`, findings redacted"),
+        (status = 401, description = "missing or unknown bearer token (`missing_token`, `bad_token`)"), (status = 429, description = "per-token rate limit exceeded (`rate_limited`, `Retry-After`)"),
+        (status = 413, description = "body larger than api.max_scan_bytes"),
+    ))]
+pub async fn scan_text(
+    State(api): State<ApiState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, V1Error> {
     let body = crate::http::read_body(body, api.inner.options.max_scan_bytes)?;
     let scanner = api.inner.revoker.scanner().clone();
     let outcome = tokio::task::spawn_blocking(move || {
@@ -144,7 +154,24 @@ async fn scan_text(State(api): State<ApiState>, body: Result<Bytes, BytesRejecti
 
 /// `GET /v1/audit?since=&until=&event=&actor=&team=&key=&q=&id=&limit=`: the events
 /// `revokd audit` would list (oldest first, at most `limit`, default 1000).
-async fn audit(
+#[utoipa::path(get, path = "/v1/audit", tag = "api", security(("bearer" = [])),
+    params(
+        ("since" = Option<String>, Query, description = "RFC 3339 or an age such as 24h"),
+        ("until" = Option<String>, Query, description = "RFC 3339 or an age"),
+        ("event" = Option<String>, Query, description = "event name; * matches any run (key.*)"),
+        ("actor" = Option<String>, Query, description = "audit actor"),
+        ("team" = Option<String>, Query, description = "team name"),
+        ("key" = Option<i64>, Query, description = "key id"),
+        ("q" = Option<String>, Query, description = "case-insensitive substring of the description"),
+        ("id" = Option<i64>, Query, description = "event id"),
+        ("limit" = Option<i64>, Query, description = "1 to 10000, default 1000"),
+    ),
+    responses(
+        (status = 200, description = "`{\"events\": [...]}`, oldest first"),
+        (status = 400, description = "bad filter (`bad_query`, `unknown_team`)"),
+        (status = 401, description = "missing or unknown bearer token (`missing_token`, `bad_token`)"), (status = 429, description = "per-token rate limit exceeded (`rate_limited`, `Retry-After`)"),
+    ))]
+pub async fn audit(
     State(api): State<ApiState>,
     filter: Result<Query<AuditFilter>, QueryRejection>,
 ) -> Result<Json<Value>, V1Error> {

@@ -3,6 +3,7 @@
 
 mod api;
 mod fake_github;
+mod openapi;
 mod partner;
 mod scan_revoke;
 mod webhook;
