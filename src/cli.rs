@@ -51,6 +51,30 @@ pub enum Command {
     Keys(KeysCommand),
     /// Search the audit log, or verify its hash chain (`revokd audit verify`).
     Audit(AuditArgs),
+    /// List and show the scan jobs queued through the API (`POST /v1/scans`).
+    #[command(subcommand)]
+    Scans(ScansCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScansCommand {
+    /// Newest first.
+    List {
+        /// At most this many jobs (1-200).
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Only jobs older than this job id (the last id of the previous page).
+        #[arg(long)]
+        before: Option<String>,
+        #[arg(long, value_enum, default_value_t = ListFormat::Human)]
+        format: ListFormat,
+    },
+    /// One job with its findings (redacted), as the API shows it.
+    Show {
+        id: String,
+        #[arg(long, value_enum, default_value_t = ListFormat::Human)]
+        format: ListFormat,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -56,6 +56,7 @@ fn try_main(cli: Cli) -> Result<u8> {
         Command::Teams(command) => cmd::teams(cli.config.as_deref(), command),
         Command::Keys(command) => cmd::keys(cli.config.as_deref(), command),
         Command::Audit(args) => cmd::audit(cli.config.as_deref(), args),
+        Command::Scans(command) => cmd::scans(cli.config.as_deref(), command),
     }
 }
 

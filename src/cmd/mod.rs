@@ -4,6 +4,7 @@
 mod audit;
 mod keys;
 mod scan_git;
+mod scans;
 mod serve;
 mod teams;
 
@@ -20,6 +21,7 @@ use revokd::store::Store;
 pub use audit::audit;
 pub use keys::keys;
 pub use scan_git::scan_git;
+pub use scans::scans;
 pub use serve::{revoke_findings, serve};
 pub use teams::teams;
 

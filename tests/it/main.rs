@@ -11,6 +11,7 @@ mod architecture;
 mod cli_audit;
 mod cli_config;
 mod cli_keys;
+mod cli_scans;
 mod cli_teams;
 mod scan_cli;
 mod scan_git;

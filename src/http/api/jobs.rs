@@ -161,7 +161,9 @@ pub async fn cancel(State(api): State<ApiState>, Path(id): Path<String>) -> Resu
     }
 }
 
-fn job_json(job: &ScanJob, with_findings: bool) -> Value {
+/// A job as the API and `revokd scans` show it (the repository URL without credentials;
+/// `findings` only when `with_findings`).
+pub fn job_json(job: &ScanJob, with_findings: bool) -> Value {
     let parse = |text: &Option<String>| text.as_deref().and_then(|t| serde_json::from_str::<Value>(t).ok());
     let findings = parse(&job.findings).unwrap_or_else(|| json!([]));
     let mut out = json!({
