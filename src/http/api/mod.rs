@@ -193,3 +193,27 @@ pub async fn audit(
     let list: Vec<_> = events.iter().map(AuditEvent::to_json).collect();
     Ok(Json(json!({ "events": list })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_from_config() {
+        let mut config = ApiConfig::default();
+        assert!(ApiOptions::from_config(&config, 30).unwrap().is_none(), "no token file: the API is off");
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = dir.path().join("api.tokens");
+        std::fs::write(&tokens, "secops:0123456789abcdef0123\n").unwrap();
+        config.tokens_file = Some(tokens);
+        config.allowed_roots = vec![dir.path().to_path_buf()];
+        let options = ApiOptions::from_config(&config, 7).unwrap().unwrap();
+        assert_eq!(options.tokens.identify("0123456789abcdef0123"), Some("secops"));
+        assert_eq!((options.max_scan_bytes, options.rate_per_minute.get(), options.retention_days), (1 << 20, 600, 7));
+        config.allowed_roots = vec![dir.path().join("missing")];
+        let err = ApiOptions::from_config(&config, 7).unwrap_err().to_string();
+        assert!(err.contains("api.allowed_roots") && err.contains("missing"), "{err}");
+        config.tokens_file = Some(dir.path().join("absent"));
+        assert!(ApiOptions::from_config(&config, 7).unwrap_err().to_string().contains("api.tokens_file"));
+    }
+}
