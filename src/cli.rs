@@ -61,6 +61,9 @@ pub enum Command {
     },
     /// Print the man page (roff), e.g. `revokd man | man -l -`.
     Man,
+    /// List and show the scan jobs queued through the API (`POST /v1/scans`).
+    #[command(subcommand)]
+    Scans(ScansCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,6 +73,27 @@ pub enum NotifyCommand {
     /// Exit status: 0 all sent (or nothing due), 1 some failed (retried later) or were
     /// given up, 2 error.
     RunOnce,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScansCommand {
+    /// Newest first.
+    List {
+        /// At most this many jobs (1-200).
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Only jobs older than this job id (the last id of the previous page).
+        #[arg(long)]
+        before: Option<String>,
+        #[arg(long, value_enum, default_value_t = ListFormat::Human)]
+        format: ListFormat,
+    },
+    /// One job with its findings (redacted), as the API shows it.
+    Show {
+        id: String,
+        #[arg(long, value_enum, default_value_t = ListFormat::Human)]
+        format: ListFormat,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -273,6 +297,19 @@ pub struct ScanArgs {
     /// Never show a progress bar (it is shown only when stderr is a terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// Scan git history: every blob reachable from all refs of each PATH (a repository,
+    /// or a git URL cloned into a temporary directory), each distinct blob once,
+    /// findings attributed to the commit that introduced them. With a database
+    /// configured, blobs found clean are remembered and not scanned again.
+    #[arg(long)]
+    pub git: bool,
+    /// With --git: start from this ref or commit only (repeatable). Default: all refs.
+    #[arg(long = "ref", value_name = "REF", requires = "git")]
+    pub refs: Vec<String>,
+    /// With --git: scan every blob, ignoring (and then refreshing) what the database
+    /// remembers from earlier scans.
+    #[arg(long, requires = "git")]
+    pub full: bool,
 }
 
 #[derive(Debug, Subcommand)]

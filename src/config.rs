@@ -156,12 +156,35 @@ impl Default for SmtpConfig {
     }
 }
 
-/// `[api]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// `[api]`: the scan API for security teams (`/v1/*`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
-    /// File of bearer tokens for `/v1/*`, one a line. Unset: the API is off.
+    /// File of bearer tokens for `/v1/*`, one a line (`token` or `name:token`; `#`
+    /// starts a comment). Unset: the API is off (404).
     pub tokens_file: Option<PathBuf>,
+    /// Largest `POST /v1/scan` body; bigger ones get 413. Default 1 MiB.
+    pub max_scan_bytes: u64,
+    /// Requests per minute each token may make (bursts up to the same number); more
+    /// get 429. Default 600.
+    pub rate_per_minute: u32,
+    /// Local repositories `POST /v1/scans` may read: the canonical path must lie under
+    /// one of these. Default none (no local path is accepted). Env: comma-separated.
+    pub allowed_roots: Vec<PathBuf>,
+    /// URL schemes `POST /v1/scans` may clone. Default `["https"]`. Env: comma-separated.
+    pub allowed_schemes: Vec<String>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            tokens_file: None,
+            max_scan_bytes: 1024 * 1024,
+            rate_per_minute: 600,
+            allowed_roots: Vec::new(),
+            allowed_schemes: vec!["https".into()],
+        }
+    }
 }
 
 /// `[patterns]`.
@@ -403,6 +426,9 @@ impl Config {
         fn text(value: &str) -> Option<String> {
             (!value.is_empty()).then(|| value.to_string())
         }
+        fn list(value: &str) -> impl Iterator<Item = &str> {
+            value.split(',').map(str::trim).filter(|item| !item.is_empty())
+        }
         fn variant<T: for<'de> Deserialize<'de>>(value: &str) -> Result<T, SetError> {
             T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(value.trim()))
                 .map_err(|e| SetError::Value(e.to_string()))
@@ -425,6 +451,10 @@ impl Config {
             "smtp_from" => self.smtp.from = value.to_string(),
             "smtp_credentials_file" => self.smtp.credentials_file = path(value),
             "api_tokens_file" => self.api.tokens_file = path(value),
+            "api_max_scan_bytes" => self.api.max_scan_bytes = parse(value)?,
+            "api_rate_per_minute" => self.api.rate_per_minute = parse(value)?,
+            "api_allowed_roots" => self.api.allowed_roots = list(value).map(PathBuf::from).collect(),
+            "api_allowed_schemes" => self.api.allowed_schemes = list(value).map(str::to_ascii_lowercase).collect(),
             "patterns_dirs" => {
                 self.patterns.dirs =
                     value.split(',').map(str::trim).filter(|d| !d.is_empty()).map(PathBuf::from).collect();
@@ -498,6 +528,15 @@ impl Config {
         if self.notify.ready_max_pending == 0 {
             return invalid("notify.ready_max_pending", "must be at least 1");
         }
+        if self.api.max_scan_bytes == 0 {
+            return invalid("api.max_scan_bytes", "must be greater than 0");
+        }
+        if self.api.rate_per_minute == 0 {
+            return invalid("api.rate_per_minute", "must be at least 1");
+        }
+        if let Some(scheme) = self.api.allowed_schemes.iter().find(|s| !is_scheme_name(s)) {
+            return invalid("api.allowed_schemes", &format!("{scheme:?} is not a URL scheme (e.g. https)"));
+        }
         if self.notify.max_attempts == 0 {
             return invalid("notify.max_attempts", "must be at least 1");
         }
@@ -536,6 +575,12 @@ impl Config {
 enum SetError {
     Unknown,
     Value(String),
+}
+
+/// True for a lowercase URL scheme name such as `https` or `git+ssh`.
+fn is_scheme_name(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '-' | '.'))
 }
 
 /// The file path of a `sqlite:` URL (`sqlite://revokd.db`, `sqlite:///abs/path.db`),
@@ -710,6 +755,28 @@ mod tests {
             let err = c.validate().unwrap_err().to_string();
             assert!(err.contains(key), "{err}");
         }
+    }
+
+    #[test]
+    fn api_keys_from_file_and_env() {
+        let mut c = Config::from_toml("[api]\nallowed_roots = [\"/srv/git\"]\nrate_per_minute = 5\n").unwrap();
+        assert_eq!(c.api.allowed_schemes, vec!["https".to_string()]);
+        assert_eq!(c.api.max_scan_bytes, 1024 * 1024);
+        c.apply_env(env(&[
+            ("REVOKD_API_ALLOWED_SCHEMES", "https, FILE"),
+            ("REVOKD_API_ALLOWED_ROOTS", "/a,/b"),
+            ("REVOKD_API_MAX_SCAN_BYTES", "4096"),
+        ]))
+        .unwrap();
+        assert_eq!(c.api.allowed_schemes, vec!["https".to_string(), "file".to_string()]);
+        assert_eq!(c.api.allowed_roots, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert_eq!((c.api.max_scan_bytes, c.api.rate_per_minute), (4096, 5));
+        c.validate().unwrap();
+        c.api.allowed_schemes = vec!["https://".into()];
+        assert!(c.validate().unwrap_err().to_string().contains("api.allowed_schemes"));
+        c.api.allowed_schemes = vec![];
+        c.api.rate_per_minute = 0;
+        assert!(c.validate().unwrap_err().to_string().contains("api.rate_per_minute"));
     }
 
     #[test]

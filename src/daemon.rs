@@ -25,6 +25,8 @@ use crate::config::Config;
 use crate::github::api::{DEFAULT_API_URL, GitHubApi};
 use crate::github::keys::{DEFAULT_PUBLIC_KEYS_URL, KeyCacheOptions, PublicKeys};
 use crate::github::signature::WebhookSecret;
+use crate::http::api::worker::spawn_worker;
+use crate::http::api::{ApiOptions, ApiSetupError, ApiState};
 use crate::http::{self, AppState};
 use crate::notify::{Notifier, NotifierHandle, NotifyError, NotifyOptions};
 use crate::pepper::Pepper;
@@ -62,6 +64,8 @@ pub struct ServeOptions {
     pub limits: Limits,
     /// `server.shutdown_timeout`: how long a drain waits for in-flight requests.
     pub shutdown_timeout: Duration,
+    /// `[api]`; `None` (no `api.tokens_file`) turns `/v1/*` and the scan worker off.
+    pub api: Option<ApiOptions>,
 }
 
 impl Default for ServeOptions {
@@ -78,6 +82,7 @@ impl Default for ServeOptions {
             notify: None,
             limits: Limits::default(),
             shutdown_timeout: Duration::from_secs(30),
+            api: None,
         }
     }
 }
@@ -105,6 +110,7 @@ impl ServeOptions {
             notify: Some(NotifyOptions::from_config(config)?),
             limits: Limits::from_config(&config.server),
             shutdown_timeout: config.server.shutdown_timeout.0,
+            api: ApiOptions::from_config(&config.api, config.retention.days)?,
         })
     }
 }
@@ -126,6 +132,8 @@ pub enum DaemonError {
     HttpClient(#[from] reqwest::Error),
     #[error("notification worker: {0}")]
     Notify(#[from] NotifyError),
+    #[error(transparent)]
+    Api(#[from] ApiSetupError),
     #[error("HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -135,8 +143,8 @@ pub struct Daemon {
     addr: SocketAddr,
     stop: oneshot::Sender<()>,
     server: JoinHandle<Drain>,
-    /// Tasks that simply end with the process (key refresher, retention, watchdog);
-    /// aborted after the drain.
+    /// Tasks that simply end with the process (key refresher, retention, watchdog, scan
+    /// job worker); aborted after the drain.
     background: Vec<JoinHandle<()>>,
     /// The owner-email worker: stopped after the drain, once its current sends finish.
     notifier: Option<NotifierHandle>,
@@ -180,6 +188,8 @@ impl Daemon {
         let notifier =
             options.notify.clone().map(|o| Notifier::new(store.clone(), o)).transpose()?.map(Notifier::spawn);
         let revoker = Revoker::new(scanner, pepper, store.clone());
+        let api = options.api.clone().map(|o| ApiState::new(o, revoker.clone(), store.clone()));
+        background.extend(api.clone().map(spawn_worker));
         let state = AppState {
             revoker: revoker.clone(),
             store: store.clone(),
@@ -189,6 +199,7 @@ impl Daemon {
             max_body_bytes: options.max_body_bytes,
             ready_max_pending: options.ready_max_pending,
             metrics,
+            api,
         };
         let app = observe::apply(limits::apply(http::router(state), &options.limits));
         let (stop, stopped) = oneshot::channel::<()>();

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod daemon;
+pub mod git;
 pub mod github;
 pub mod http;
 pub mod keygen;

@@ -55,6 +55,7 @@ fn try_main(cli: Cli) -> Result<u8> {
         Command::Notify(command) => cmd::notify(cli.config.as_deref(), command),
         Command::Completions { shell } => cmd::completions(shell),
         Command::Man => cmd::man(),
+        Command::Scans(command) => cmd::scans(cli.config.as_deref(), command),
     }
 }
 
@@ -78,7 +79,9 @@ fn scan(args: ScanArgs, config_path: Option<&Path>) -> Result<u8> {
         read: ReadOptions { scan_binary: args.scan_binary, ..ReadOptions::default() },
     };
     let paths = if args.paths.is_empty() { vec![PathBuf::from(".")] } else { args.paths.clone() };
-    let output = if paths == [PathBuf::from("-")] {
+    let output = if args.git {
+        cmd::scan_git(&args, &paths, config_path, &scanner, &options)?
+    } else if paths == [PathBuf::from("-")] {
         scanner::scan_stdin(&scanner, &options)?
     } else {
         let bar = progress_bar(args.no_progress);

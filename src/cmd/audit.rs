@@ -8,7 +8,7 @@ use anyhow::{Result, anyhow};
 use super::{block_on, open_store};
 use crate::cli::{AuditArgs, AuditCommand, AuditQueryArgs, ListFormat};
 use revokd::config::Config;
-use revokd::store::{AuditEvent, AuditQuery, ChainStatus, Store, format_ms, now_ms, parse_time};
+use revokd::store::{AuditEvent, AuditFilter, AuditFilterError, ChainStatus, Store, format_ms, now_ms};
 
 /// Exit status of `audit verify` on a broken chain.
 const EXIT_BROKEN: u8 = 1;
@@ -40,25 +40,21 @@ async fn verify(store: &Store) -> Result<u8> {
 }
 
 async fn search(store: &Store, args: AuditQueryArgs) -> Result<u8> {
-    let now = now_ms();
-    let time = |t: &Option<String>, flag: &str| -> Result<Option<i64>> {
-        t.as_deref().map(|t| parse_time(t, now).map_err(|e| anyhow!("{flag}: {e}"))).transpose()
-    };
-    let team_id = match &args.team {
-        Some(name) => Some(store.team_id(name).await?),
-        None => None,
-    };
-    let query = AuditQuery {
+    let filter = AuditFilter {
         id: args.id,
         event: args.event,
         actor: args.actor,
-        team_id,
-        key_id: args.key,
-        grep: args.grep,
-        since: time(&args.since, "--since")?,
-        until: time(&args.until, "--until")?,
+        team: args.team,
+        key: args.key,
+        q: args.grep,
+        since: args.since,
+        until: args.until,
         limit: args.limit,
     };
+    let query = store.audit_query(&filter, now_ms()).await.map_err(|e| match e {
+        AuditFilterError::BadTime { field, message } => anyhow!("--{field}: {message}"),
+        AuditFilterError::Store(e) => e.into(),
+    })?;
     let events = store.audit_events(&query).await?;
     let mut out = io::stdout().lock();
     match args.format {

@@ -5,6 +5,8 @@ mod audit;
 mod generate;
 mod keys;
 mod notify;
+mod scan_git;
+mod scans;
 mod serve;
 mod teams;
 
@@ -22,6 +24,8 @@ pub use audit::audit;
 pub use generate::{completions, man};
 pub use keys::keys;
 pub use notify::notify;
+pub use scan_git::scan_git;
+pub use scans::scans;
 pub use serve::{revoke_findings, serve};
 pub use teams::teams;
 
@@ -89,6 +93,8 @@ pub fn db(config_path: Option<&Path>, command: DbCommand) -> Result<u8> {
                 anyhow::ensure!(days > 0, "--days must be at least 1");
                 let deleted = store.purge_leaks(days, &actor()).await?;
                 println!("purged {deleted} leak record(s) last seen more than {days} day(s) ago");
+                let jobs = store.purge_scan_jobs(days).await?;
+                println!("purged {jobs} API scan job(s) created more than {days} day(s) ago");
             }
         }
         store.close().await;

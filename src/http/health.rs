@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::AppState;
 
 /// `GET /healthz`: the process is alive and serving. Touches nothing else.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "`{\"status\": \"ok\"}`")))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -15,6 +16,10 @@ pub async fn healthz() -> Json<Value> {
 /// `GET /readyz`: 200 when the database answers, GitHub's public keys are loaded and the
 /// outbox backlog is below `notify.ready_max_pending`; 503 otherwise, saying which part
 /// is missing. Cost: one count over an index.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "database reachable, GitHub keys loaded, outbox backlog below `notify.ready_max_pending`"),
+    (status = 503, description = "not ready: `{ready, database, github_keys, outbox, outbox_pending}`"),
+))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let backlog = state.store.outbox_backlog().await.ok();
     let database = backlog.is_some();
@@ -43,6 +48,7 @@ pub const OUTBOX_DEAD_METRIC: &str = "revokd_outbox_dead";
 /// `GET /metrics`: Prometheus text format. The outbox gauges are read from the
 /// database at each scrape (shared by replicas, so every replica reports the same
 /// totals); when the database is down they keep their last values.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> String {
     if let Ok(backlog) = state.store.outbox_backlog().await {
         metrics::gauge!(OUTBOX_PENDING_METRIC).set(backlog.pending as f64);

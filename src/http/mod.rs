@@ -3,8 +3,10 @@
 //! Handlers are thin: read → verify → call one use case → map the outcome; errors
 //! become status + JSON in [`error`] only.
 
+pub mod api;
 pub mod error;
 pub mod health;
+pub mod openapi;
 pub mod partner;
 pub mod webhook;
 
@@ -43,6 +45,8 @@ pub struct AppState {
     /// `/readyz` fails while more emails than this wait in the outbox.
     pub ready_max_pending: u64,
     pub metrics: PrometheusHandle,
+    /// `None` when `api.tokens_file` is not configured: `/v1/*` then answers 404.
+    pub api: Option<api::ApiState>,
 }
 
 /// The router with every route of the daemon.
@@ -54,6 +58,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .merge(api::router(state.api.clone()))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

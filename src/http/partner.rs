@@ -57,6 +57,17 @@ pub struct TokenFeedback {
 /// missing, malformed or wrong signature or an unknown key id; 400 for malformed JSON;
 /// 413 over `server.max_body_bytes`; 503 when the store is down (GitHub retries; the
 /// request's tokens are recorded in one transaction, so none of them was written).
+/// GitHub Secret Scanning partner alerts.
+#[utoipa::path(post, path = "/github/secret-scanning", tag = "github",
+    request_body(content = String, content_type = "application/json",
+        description = "JSON array of `{token, type, url, source}`, signed: `Github-Public-Key-Identifier`, `Github-Public-Key-Signature`"),
+    responses(
+        (status = 200, description = "token feedback: `[{token_hash, token_type, label}]`"),
+        (status = 400, description = "malformed body"),
+        (status = 401, description = "missing or bad signature, unknown key id"),
+        (status = 413, description = "body larger than server.max_body_bytes"),
+        (status = 503, description = "key store unavailable; GitHub redelivers"),
+    ))]
 pub async fn secret_scanning(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -59,6 +59,16 @@ struct Owner {
 /// `POST /github/webhook`. 401 on a missing or wrong signature, 400 on a malformed
 /// alert event, 413 over the body limit, 502 when the GitHub API fails, 503 when the
 /// store is down; 200 for `ping`, handled alerts and replays; 202 for ignored events.
+/// Repository and organisation webhook (`secret_scanning_alert`, `ping`).
+#[utoipa::path(post, path = "/github/webhook", tag = "github",
+    request_body(content = String, content_type = "application/json", description = "GitHub webhook payload, signed with `X-Hub-Signature-256`"),
+    responses(
+        (status = 200, description = "handled (or `ping`)"),
+        (status = 202, description = "accepted and ignored (other events, replays)"),
+        (status = 401, description = "missing or bad signature"),
+        (status = 404, description = "github.webhook_secret_file is not configured"),
+        (status = 502, description = "the alert could not be fetched from the GitHub API"),
+    ))]
 pub async fn webhook(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -63,6 +63,17 @@ impl Finding {
         }
     }
 
+    /// The same secret at the same position of the same content found at another `path`
+    /// and in history (git scans: a blob is scanned once, reported where it appeared).
+    pub fn relocated(&self, path: &str, provenance: Provenance) -> Finding {
+        Finding {
+            path: path.to_string(),
+            fingerprint: fingerprint(&self.rule, path, &self.secret_sha256),
+            provenance: Some(provenance),
+            ..self.clone()
+        }
+    }
+
     /// Sort key for stable report order.
     pub fn sort_key(&self) -> (&str, u64, u64, &str) {
         (&self.path, self.line, self.column, &self.rule)

@@ -14,4 +14,4 @@ pub mod walk;
 
 pub use engine::{ExampleFailure, RawMatch, Scanner};
 pub use finding::{Finding, Provenance};
-pub use walk::{ScanError, ScanOutput, ScanStats, WalkOptions, scan_paths, scan_stdin};
+pub use walk::{HistoryStats, ScanError, ScanOutput, ScanStats, WalkOptions, scan_paths, scan_stdin};

@@ -45,6 +45,22 @@ pub struct ScanStats {
     pub skipped_binary: u64,
     pub skipped_large: u64,
     pub errors: u64,
+    /// Git history scans only: what was enumerated and skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistoryStats>,
+}
+
+/// Counters of a git history scan (`files` then counts the blobs actually scanned).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct HistoryStats {
+    pub refs: u64,
+    pub commits: u64,
+    /// Distinct blobs reachable from the refs.
+    pub blobs: u64,
+    /// Blobs not scanned again: remembered as clean under the same rule set.
+    pub blobs_remembered: u64,
+    pub lfs_pointers: u64,
+    pub submodules: u64,
 }
 
 /// Findings (sorted by path, line, column), counters, and the warnings to show the user.
@@ -214,6 +230,7 @@ impl Shared {
                 skipped_binary: self.skipped_binary.into_inner(),
                 skipped_large: self.skipped_large.into_inner(),
                 errors: self.errors.into_inner(),
+                history: None,
             },
         }
     }

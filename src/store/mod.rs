@@ -12,12 +12,15 @@
 //! data right even without it. Reads take no lock.
 
 mod audit;
+mod audit_filter;
 mod deliveries;
 mod keys;
 mod leaks;
 mod migrate;
 mod notices;
 mod outbox;
+mod scan_jobs;
+mod scanned_blobs;
 mod teams;
 
 use std::str::FromStr;
@@ -32,10 +35,12 @@ pub use audit::{
     AuditEvent, AuditQuery, ChainBreak, ChainStatus, EventKind, GENESIS_HASH, NewEvent, canonical_encoding, chain_hash,
     event_hash,
 };
+pub use audit_filter::{AuditFilter, AuditFilterError};
 pub use keys::{KeyFilter, KeyOrigin, KeyRecord, KeyStatus, NewKey};
 pub use leaks::{LeakOutcome, LeakReport, LeakedKey};
 pub use notices::{ComposedMail, Notice, NoticeBatch, NoticeComposer, NoticeKind};
 pub use outbox::{Delivery, OutboxBacklog, OutboxRow, OutboxStatus};
+pub use scan_jobs::{CancelOutcome, NewScanJob, ScanJob, status as scan_status};
 pub use teams::{Member, Role, TeamSummary};
 
 /// How long a SQLite writer waits for another process's write transaction before

@@ -49,6 +49,10 @@ pub fn log(findings: &[Finding], rules: &RuleSet, show_secrets: bool) -> Sarif {
         .map(|f| {
             let index = rules.rules().iter().position(|r| r.id == f.rule).map(|i| i as i64);
             let shown = if show_secrets { f.secret.expose() } else { f.redacted.as_str() };
+            let introduced = match &f.provenance {
+                Some(p) => format!(" introduced in commit {} by {} on {}", p.commit, p.author, p.date),
+                None => String::new(),
+            };
             let region = Region::builder()
                 .start_line(f.line as i64)
                 .start_column(f.column as i64)
@@ -66,11 +70,23 @@ pub fn log(findings: &[Finding], rules: &RuleSet, show_secrets: bool) -> Sarif {
             let mut result = SarifResult::builder()
                 .rule_id(f.rule.clone())
                 .level(ResultLevel::Error)
-                .message(Message::builder().text(format!("{} {shown} (sha256 {})", f.rule, f.secret_sha256)).build())
+                .message(
+                    Message::builder()
+                        .text(format!("{} {shown} (sha256 {}){introduced}", f.rule, f.secret_sha256))
+                        .build(),
+                )
                 .locations(vec![location])
                 .partial_fingerprints(BTreeMap::from([(FINGERPRINT_KEY.to_string(), f.fingerprint.clone())]))
                 .build();
             result.rule_index = index;
+            if let Some(p) = &f.provenance {
+                let props = BTreeMap::from([
+                    ("commit".to_string(), serde_json::json!(p.commit)),
+                    ("author".to_string(), serde_json::json!(p.author)),
+                    ("date".to_string(), serde_json::json!(p.date)),
+                ]);
+                result.properties = Some(PropertyBag::builder().additional_properties(props).build());
+            }
             result
         })
         .collect();

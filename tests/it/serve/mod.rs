@@ -1,7 +1,9 @@
 //! `revokd serve` over a real socket: partner alerts, repository webhooks, health and
 //! metrics, against a fake GitHub on loopback.
 
+mod api;
 pub mod fake_github;
+mod openapi;
 mod partner;
 mod scan_revoke;
 mod webhook;

@@ -1,0 +1,49 @@
+//! Git history as a scan source: every blob reachable from the selected refs, each
+//! distinct blob scanned once, each finding attributed to the commit that introduced it.
+//!
+//! The pipeline is [`source`] (open a local repository or clone a URL into a temporary
+//! directory) → [`history`] (refs → commits in topological order → the first commit
+//! that introduced each (path, blob) pair) → [`blobs`] (scan the distinct blobs in
+//! parallel with the [`Scanner`](crate::scan::Scanner), then fan findings out to every
+//! path and introducing commit). The scanner itself stays a pure library: this module
+//! only feeds it bytes.
+
+pub mod blobs;
+pub mod history;
+pub mod source;
+
+pub use blobs::{BlobScanOptions, HistoryScan, scan_history};
+pub use history::{History, RefSelection, enumerate};
+pub use source::{OpenedRepo, open};
+
+/// Why a history scan could not run at all. Problems with single objects (a corrupt
+/// blob, a missing parent) are warnings in the scan output instead.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("{path}: not a git repository: {message}")]
+    Open { path: String, message: String },
+    #[error("cloning {url}: {message}")]
+    Clone { url: String, message: String },
+    #[error("creating a temporary directory for the clone: {0}")]
+    TempDir(std::io::Error),
+    #[error("listing references: {0}")]
+    Refs(String),
+    #[error("no reference or commit named {0:?}")]
+    UnknownRef(String),
+}
+
+/// Progress callbacks of a history scan, called from worker threads. Every method
+/// defaults to doing nothing.
+pub trait Progress: Sync {
+    /// `commits` commits and `objects` trees and blobs enumerated so far.
+    fn enumerated(&self, _commits: u64, _objects: u64) {}
+    /// Enumeration is done: `blobs` distinct blobs are about to be scanned.
+    fn scanning(&self, _blobs: u64) {}
+    /// One blob of `bytes` bytes was scanned (or skipped).
+    fn blob_done(&self, _bytes: u64) {}
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
