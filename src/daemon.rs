@@ -199,13 +199,13 @@ impl Daemon {
             max_body_bytes: options.max_body_bytes,
             ready_max_pending: options.ready_max_pending,
             metrics,
-            api,
+            api: api.clone(),
         };
         let app = observe::apply(limits::apply(http::router(state), &options.limits));
         let (stop, stopped) = oneshot::channel::<()>();
         let server = server::spawn(listener, app, &options.limits, options.shutdown_timeout, stopped);
         tracing::info!(%addr, "revokd listening");
-        let reloadable = Reloadable { revoker, keys, store };
+        let reloadable = Reloadable { revoker, keys, store, api };
         Ok(Daemon { addr, stop, server, background, notifier, reloadable, github_keys })
     }
 

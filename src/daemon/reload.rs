@@ -17,6 +17,8 @@ use serde_json::json;
 use super::logging::LogHandle;
 use crate::config::{Config, ConfigError};
 use crate::github::keys::PublicKeys;
+use crate::http::api::ApiState;
+use crate::http::api::auth::{TokenFileError, TokenSet};
 use crate::patterns::RuleSet;
 use crate::revoke::Revoker;
 use crate::scan::Scanner;
@@ -40,6 +42,8 @@ pub enum ReloadError {
     Config(#[from] ConfigError),
     #[error("rule set: {0}")]
     Rules(String),
+    #[error(transparent)]
+    ApiTokens(#[from] TokenFileError),
 }
 
 /// Loads every rule file (shipped rules plus `dirs`) and compiles the scanner; refuses a
@@ -63,6 +67,8 @@ pub struct Reloaded {
     pub log_filter: Option<String>,
     /// Number of GitHub keys after the refetch, or why it failed (cached keys kept).
     pub github_keys: Result<usize, String>,
+    /// Whether the scan API's token file was re-read.
+    pub api_tokens_reloaded: bool,
     /// Sections that changed in the file but take effect only after a restart.
     pub needs_restart: Vec<&'static str>,
 }
@@ -73,6 +79,8 @@ pub(super) struct Reloadable {
     pub revoker: Revoker,
     pub keys: PublicKeys,
     pub store: Store,
+    /// The scan API, when `api.tokens_file` is set: its token file is re-read.
+    pub api: Option<ApiState>,
 }
 
 impl Reloadable {
@@ -86,11 +94,19 @@ impl Reloadable {
         let scanner = tokio::task::spawn_blocking(move || compile_rules(&dirs))
             .await
             .map_err(|e| ReloadError::Rules(format!("compiling rules: {e}")))??;
+        let api_tokens = match (&self.api, &config.api.tokens_file) {
+            (Some(_), Some(path)) => Some(TokenSet::load(path)?),
+            _ => None,
+        };
 
         // Everything is valid: from here on, nothing fails the reload.
         let rules = scanner.rules().rules().len();
         let rule_set_version = scanner.rules().version().to_string();
         self.revoker.replace_scanner(Arc::new(scanner));
+        let api_tokens_reloaded = api_tokens.is_some();
+        if let (Some(api), Some(tokens)) = (&self.api, api_tokens) {
+            api.replace_tokens(tokens);
+        }
         let log_filter = match &source.log {
             Some(handle) => match handle.set_level(config.log.level) {
                 Ok(filter) => Some(filter),
@@ -106,7 +122,8 @@ impl Reloadable {
         for section in &needs_restart {
             tracing::warn!(section, "configuration section changed; restart revokd to apply it");
         }
-        let reloaded = Reloaded { rules, rule_set_version, log_filter, github_keys, needs_restart };
+        let reloaded =
+            Reloaded { rules, rule_set_version, log_filter, github_keys, api_tokens_reloaded, needs_restart };
         self.audit(&reloaded).await;
         *running = config;
         Ok(reloaded)
@@ -127,6 +144,7 @@ impl Reloadable {
                 "rule_set_version": reloaded.rule_set_version,
                 "log_filter": reloaded.log_filter,
                 "github_keys": match &reloaded.github_keys { Ok(n) => json!(n), Err(e) => json!({ "error": e }) },
+                "api_tokens_reloaded": reloaded.api_tokens_reloaded,
                 "needs_restart": reloaded.needs_restart,
             }),
         };
@@ -154,6 +172,12 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         || old.github.public_keys_url != new.github.public_keys_url
     {
         changed.push("github");
+    }
+    // The token file is re-read; turning the API on or off, or its other settings, is not.
+    let mut api_with_new_tokens = old.api.clone();
+    api_with_new_tokens.tokens_file.clone_from(&new.api.tokens_file);
+    if api_with_new_tokens != new.api || old.api.tokens_file.is_some() != new.api.tokens_file.is_some() {
+        changed.push("api");
     }
     if old.log.format != new.log.format {
         changed.push("log.format");

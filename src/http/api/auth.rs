@@ -155,7 +155,7 @@ pub async fn require_token(State(api): State<ApiState>, mut request: Request, ne
     let Some(presented) = bearer(request.headers()) else {
         return V1Error::MissingToken.into_response();
     };
-    let Some(name) = api.inner.tokens.identify(presented).map(str::to_owned) else {
+    let Some(name) = api.identify(presented) else {
         return V1Error::BadToken.into_response();
     };
     if let Err(retry_after) = api.inner.rate.check(&name) {

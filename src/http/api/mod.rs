@@ -80,7 +80,8 @@ pub struct ApiState {
 
 struct Inner {
     options: ApiOptions,
-    tokens: TokenSet,
+    /// Replaced whole on SIGHUP ([`ApiState::replace_tokens`]).
+    tokens: std::sync::RwLock<TokenSet>,
     rate: RateLimit,
     revoker: Revoker,
     store: Store,
@@ -89,9 +90,20 @@ struct Inner {
 }
 
 impl ApiState {
+    /// Puts a re-read token file in effect for every request from now on (SIGHUP).
+    pub fn replace_tokens(&self, tokens: TokenSet) {
+        // A poisoned lock only means a writer panicked between two complete sets.
+        *self.inner.tokens.write().unwrap_or_else(|e| e.into_inner()) = tokens;
+    }
+
+    /// The name of the API token `presented`, if it is one in effect.
+    fn identify(&self, presented: &str) -> Option<String> {
+        self.inner.tokens.read().unwrap_or_else(|e| e.into_inner()).identify(presented).map(str::to_owned)
+    }
+
     pub fn new(options: ApiOptions, revoker: Revoker, store: Store) -> ApiState {
         let inner = Inner {
-            tokens: options.tokens.clone(),
+            tokens: std::sync::RwLock::new(options.tokens.clone()),
             rate: RateLimit::per_minute(options.rate_per_minute),
             options,
             revoker,
@@ -148,8 +160,21 @@ pub async fn scan_text(
         InputOutcome::Scanned { bytes, findings } => (bytes, findings),
         InputOutcome::Binary { bytes } => (bytes, Vec::new()),
     };
+    count_scanned("text", bytes, findings.len());
     let list: Vec<_> = findings.iter().map(|f| FindingJson::new(f, false)).collect();
     Ok(Json(json!({ "findings": list, "bytes": bytes })))
+}
+
+/// Counter of bytes the API's scans read (`kind`: `text` for `POST /v1/scan`, `job`
+/// for scan jobs).
+pub const SCAN_BYTES_METRIC: &str = "revokd_scan_bytes_total";
+/// Counter of findings of the API's scans (`kind` as above).
+pub const SCAN_FINDINGS_METRIC: &str = "revokd_scan_findings_total";
+
+/// Adds one scan to the scan counters.
+fn count_scanned(kind: &'static str, bytes: u64, findings: usize) {
+    metrics::counter!(SCAN_BYTES_METRIC, "kind" => kind).increment(bytes);
+    metrics::counter!(SCAN_FINDINGS_METRIC, "kind" => kind).increment(findings as u64);
 }
 
 /// `GET /v1/audit?since=&until=&event=&actor=&team=&key=&q=&id=&limit=`: the events

@@ -60,6 +60,7 @@ async fn run(api: &ApiState, job: ScanJob) {
                 true => Some(revoke(api, &job, &output.findings).await),
                 false => None,
             };
+            super::count_scanned("job", output.stats.bytes, output.findings.len());
             let findings: Vec<_> = output.findings.iter().map(|f| FindingJson::new(f, false)).collect();
             let mut stats = serde_json::to_value(output.stats).unwrap_or(Value::Null);
             stats["warnings"] = json!(output.warnings.len());

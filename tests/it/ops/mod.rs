@@ -53,6 +53,8 @@ pub struct Setup {
     pub extra_config: String,
     /// Files written under `patterns/` before start: (file name, contents).
     pub rule_files: Vec<(String, String)>,
+    /// Files written in the daemon's working directory before start: (name, contents).
+    pub files: Vec<(String, String)>,
     /// The fake GitHub answers 503 for the key list.
     pub keys_down: bool,
     /// `WATCHDOG_USEC` for the daemon (systemd's `WatchdogSec=`).
@@ -74,6 +76,9 @@ impl Served {
         std::fs::create_dir(&patterns).unwrap();
         for (name, text) in &setup.rule_files {
             std::fs::write(patterns.join(name), text).unwrap();
+        }
+        for (name, text) in &setup.files {
+            std::fs::write(dir.path().join(name), text).unwrap();
         }
         let pepper = dir.path().join("revokd.pepper");
         std::fs::write(&pepper, PEPPER).unwrap();

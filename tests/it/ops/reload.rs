@@ -74,3 +74,39 @@ async fn sighup_applies_a_new_rule_and_refuses_a_broken_file() {
     assert_eq!(reloads[0].actor, "system");
     store.close().await;
 }
+
+/// SIGHUP re-reads the scan API's token file: a revoked token gets 401 from then on, a
+/// new one works; a broken file is refused and the tokens in effect stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_rereads_the_api_token_file() {
+    const OLD: &str = "0123456789abcdef-old";
+    const NEW: &str = "0123456789abcdef-new";
+    let setup = Setup {
+        extra_config: "[api]\ntokens_file = \"api.tokens\"\n".into(),
+        files: vec![("api.tokens".into(), format!("secops:{OLD}\n"))],
+        ..Setup::default()
+    };
+    let mut served = Served::start(setup).await;
+    let client = reqwest::Client::new();
+    let url = served.url("/v1/scan");
+    let scan = |token: &'static str| client.post(&url).bearer_auth(token).body("nothing to see here").send();
+    assert_eq!(scan(OLD).await.unwrap().status(), 200);
+    assert_eq!(scan(NEW).await.unwrap().status(), 401);
+
+    std::fs::write(served.dir.path().join("api.tokens"), format!("secops:{NEW}\n")).unwrap();
+    served.signal("HUP");
+    let ready = served.wait_notice("READY=1").await;
+    assert!(ready.contains("STATUS=reloaded"), "{ready}");
+    assert_eq!(scan(OLD).await.unwrap().status(), 401, "the removed token no longer works");
+    assert_eq!(scan(NEW).await.unwrap().status(), 200);
+
+    std::fs::write(served.dir.path().join("api.tokens"), "too-short\n").unwrap();
+    served.signal("HUP");
+    let ready = served.wait_notice("READY=1").await;
+    assert!(ready.contains("STATUS=reload refused"), "{ready}");
+    assert!(!served.stderr().contains("too-short"), "a token never appears in logs");
+    assert_eq!(scan(NEW).await.unwrap().status(), 200, "the tokens in effect stay");
+
+    served.signal("TERM");
+    assert_eq!(served.wait_exit().code(), Some(0));
+}

@@ -143,6 +143,13 @@ async fn sync_scan_and_audit(backend: Backend) {
     let clean: Value = scan("nothing here\n".into()).await.unwrap().json().await.unwrap();
     assert_eq!(clean["findings"], json!([]));
     expect_error(scan("x".repeat(4097)).await.unwrap(), 413, "payload_too_large").await;
+    // Counted in /metrics (the recorder is shared by every test in this process: at least).
+    let metrics = api.h.get("/metrics").await.text().await.unwrap();
+    let value = |name: &str| {
+        metrics.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse::<f64>().ok()).unwrap_or(0.0)
+    };
+    assert!(value("revokd_scan_findings_total{kind=\"text\"}") >= 1.0, "{metrics}");
+    assert!(value("revokd_scan_bytes_total{kind=\"text\"}") >= 60.0, "{metrics}");
 
     let events: Value = api.get("/v1/audit?event=team.*&actor=test").await.json().await.unwrap();
     let events = events["events"].as_array().unwrap().clone();
