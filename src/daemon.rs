@@ -110,7 +110,7 @@ impl ServeOptions {
             notify: Some(NotifyOptions::from_config(config)?),
             limits: Limits::from_config(&config.server),
             shutdown_timeout: config.server.shutdown_timeout.0,
-            api: ApiOptions::from_config(&config.api, config.retention.days)?,
+            api: ApiOptions::from_config(&config.api)?,
         })
     }
 }

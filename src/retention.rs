@@ -1,7 +1,7 @@
 //! The daemon's retention task: once a day, deletes leak records older than
-//! `retention.days` (see [`Store::purge_leaks`]). Replicas sharing a database purge
-//! once a day between them: the store skips a purge when one was audited within the
-//! last day.
+//! `retention.days` (see [`Store::purge_leaks`]); every hour, scan-API jobs older than
+//! that ([`Store::purge_scan_jobs`]). Replicas sharing a database purge leaks once a day
+//! between them: the store skips a purge when one was audited within the last day.
 
 use std::time::Duration;
 
@@ -30,6 +30,11 @@ pub fn spawn(store: Store, days: u32) -> JoinHandle<()> {
                 Ok(Some(deleted)) => tracing::info!(deleted, retention_days = days, "old leak records purged"),
                 Ok(None) => tracing::debug!("leak purge not due: one ran within the last day"),
                 Err(error) => tracing::warn!(%error, "leak retention purge failed; retrying in an hour"),
+            }
+            match store.purge_scan_jobs(days).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "old scan jobs purged"),
+                Err(error) => tracing::warn!(%error, "scan job purge failed; retrying in an hour"),
             }
         }
     })

@@ -37,15 +37,13 @@ pub const DEFAULT_AUDIT_LIMIT: i64 = 1000;
 /// Largest `limit` of `GET /v1/audit`.
 pub const MAX_AUDIT_LIMIT: i64 = 10_000;
 
-/// The API's settings (from `[api]` and `retention.days`).
+/// The API's settings (from `[api]`).
 #[derive(Debug, Clone)]
 pub struct ApiOptions {
     pub tokens: TokenSet,
     pub rate_per_minute: NonZeroU32,
     pub max_scan_bytes: usize,
     pub policy: RepoPolicy,
-    /// Scan jobs older than this many days are purged by the worker.
-    pub retention_days: u32,
 }
 
 /// Why the API cannot start.
@@ -60,14 +58,13 @@ pub enum ApiSetupError {
 impl ApiOptions {
     /// The API's settings, or `None` when `api.tokens_file` is unset (API off).
     /// Reads the token file and resolves the allowed roots.
-    pub fn from_config(api: &ApiConfig, retention_days: u32) -> Result<Option<ApiOptions>, ApiSetupError> {
+    pub fn from_config(api: &ApiConfig) -> Result<Option<ApiOptions>, ApiSetupError> {
         let Some(path) = &api.tokens_file else { return Ok(None) };
         Ok(Some(ApiOptions {
             tokens: TokenSet::load(path)?,
             rate_per_minute: NonZeroU32::new(api.rate_per_minute).unwrap_or(NonZeroU32::MIN),
             max_scan_bytes: usize::try_from(api.max_scan_bytes).unwrap_or(usize::MAX),
             policy: RepoPolicy::new(&api.allowed_roots, &api.allowed_schemes)?,
-            retention_days,
         }))
     }
 }
@@ -226,19 +223,19 @@ mod tests {
     #[test]
     fn options_from_config() {
         let mut config = ApiConfig::default();
-        assert!(ApiOptions::from_config(&config, 30).unwrap().is_none(), "no token file: the API is off");
+        assert!(ApiOptions::from_config(&config).unwrap().is_none(), "no token file: the API is off");
         let dir = tempfile::tempdir().unwrap();
         let tokens = dir.path().join("api.tokens");
         std::fs::write(&tokens, "secops:0123456789abcdef0123\n").unwrap();
         config.tokens_file = Some(tokens);
         config.allowed_roots = vec![dir.path().to_path_buf()];
-        let options = ApiOptions::from_config(&config, 7).unwrap().unwrap();
+        let options = ApiOptions::from_config(&config).unwrap().unwrap();
         assert_eq!(options.tokens.identify("0123456789abcdef0123"), Some("secops"));
-        assert_eq!((options.max_scan_bytes, options.rate_per_minute.get(), options.retention_days), (1 << 20, 600, 7));
+        assert_eq!((options.max_scan_bytes, options.rate_per_minute.get()), (1 << 20, 600));
         config.allowed_roots = vec![dir.path().join("missing")];
-        let err = ApiOptions::from_config(&config, 7).unwrap_err().to_string();
+        let err = ApiOptions::from_config(&config).unwrap_err().to_string();
         assert!(err.contains("api.allowed_roots") && err.contains("missing"), "{err}");
         config.tokens_file = Some(dir.path().join("absent"));
-        assert!(ApiOptions::from_config(&config, 7).unwrap_err().to_string().contains("api.tokens_file"));
+        assert!(ApiOptions::from_config(&config).unwrap_err().to_string().contains("api.tokens_file"));
     }
 }

@@ -18,22 +18,11 @@ use crate::store::ScanJob;
 
 /// How often an idle worker looks for jobs queued by other replicas.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// How often finished jobs past `retention.days` are purged.
-const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Starts this replica's worker; it runs until the task is aborted.
 pub fn spawn_worker(api: ApiState) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut last_purge: Option<Instant> = None;
         loop {
-            if last_purge.is_none_or(|t| t.elapsed() >= PURGE_INTERVAL) {
-                last_purge = Some(Instant::now());
-                match api.inner.store.purge_scan_jobs(api.inner.options.retention_days).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(purged = n, "old scan jobs purged"),
-                    Err(e) => tracing::warn!(error = %e, "purging old scan jobs failed"),
-                }
-            }
             match api.inner.store.claim_scan_job().await {
                 Ok(Some(job)) => run(&api, job).await,
                 Ok(None) => {

@@ -28,7 +28,6 @@ fn api_options(root: &Path, rate: u32, schemes: &[&str]) -> ApiOptions {
         rate_per_minute: std::num::NonZeroU32::new(rate).unwrap(),
         max_scan_bytes: 4096,
         policy: RepoPolicy::new(&[root.to_path_buf()], &schemes).unwrap(),
-        retention_days: 30,
     }
 }
 
