@@ -64,6 +64,26 @@ pub enum Command {
     /// List and show the scan jobs queued through the API (`POST /v1/scans`).
     #[command(subcommand)]
     Scans(ScansCommand),
+    /// Git hooks that stop secrets before they are committed or pushed.
+    #[command(subcommand)]
+    Hook(HookCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Install a git hook in the repository of the current directory: pre-commit
+    /// (`revokd scan --staged`) or, with --pre-push, pre-push (the commits being pushed).
+    ///
+    /// Refuses to replace a hook that revokd did not write, unless --force is given (the
+    /// old hook is then kept as `<hook>.bak`). Exit status: 0 installed, 2 error.
+    Install {
+        /// Install the pre-push hook instead of the pre-commit hook.
+        #[arg(long)]
+        pre_push: bool,
+        /// Replace an existing hook that revokd did not write.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -310,6 +330,36 @@ pub struct ScanArgs {
     /// remembers from earlier scans.
     #[arg(long, requires = "git")]
     pub full: bool,
+    /// Scan exactly what is staged for the next commit (the index against HEAD) and
+    /// report only findings on added or changed lines: the pre-commit hook. PATH: a
+    /// directory of the repository (default `.`). Cost: one `git diff-index` and the
+    /// changed files, whatever the size of the tree.
+    #[arg(long, conflicts_with_all = ["git", "pre_push"])]
+    pub staged: bool,
+    /// With --git: scan only the commits of a revision range (`A..B`, e.g.
+    /// `origin/main..HEAD`) and report only findings on lines those commits added.
+    #[arg(long, value_name = "A..B", requires = "git", conflicts_with_all = ["refs", "full", "since_commit"])]
+    pub range: Option<String>,
+    /// With --git: the commits after REF up to HEAD (`--range REF..HEAD`).
+    #[arg(long, value_name = "REF", requires = "git", conflicts_with_all = ["refs", "full"])]
+    pub since_commit: Option<String>,
+    /// Scan the commits being pushed, as a pre-push hook: reads git's pre-push lines on
+    /// standard input, or the pre-commit framework's PRE_COMMIT_FROM_REF/TO_REF.
+    /// Reports only findings on lines those commits added.
+    #[arg(long, conflicts_with = "git")]
+    pub pre_push: bool,
+    /// With --pre-push: the remote pushed to (git's first hook argument). A new branch's
+    /// commits already on this remote's tracking branches are not scanned again.
+    #[arg(long, value_name = "NAME", requires = "pre_push")]
+    pub remote: Option<String>,
+}
+
+impl ScanArgs {
+    /// True for the scans of a change (`--staged`, `--range`, `--since-commit`,
+    /// `--pre-push`), which report only what the change added.
+    pub fn scans_changes(&self) -> bool {
+        self.staged || self.pre_push || self.range.is_some() || self.since_commit.is_some()
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -56,6 +56,7 @@ fn try_main(cli: Cli) -> Result<u8> {
         Command::Completions { shell } => cmd::completions(shell),
         Command::Man => cmd::man(),
         Command::Scans(command) => cmd::scans(cli.config.as_deref(), command),
+        Command::Hook(command) => cmd::hook(command),
     }
 }
 
@@ -68,7 +69,7 @@ fn load_scanner(pattern_dirs: &[PathBuf]) -> Result<Scanner> {
 fn scan(args: ScanArgs, config_path: Option<&Path>) -> Result<u8> {
     let started = Instant::now();
     let scanner = load_scanner(&args.pattern_dirs)?;
-    let baseline = match &args.baseline {
+    let mut baseline = match &args.baseline {
         Some(path) => Baseline::load(path)?,
         None => Baseline::default(),
     };
@@ -79,7 +80,15 @@ fn scan(args: ScanArgs, config_path: Option<&Path>) -> Result<u8> {
         read: ReadOptions { scan_binary: args.scan_binary, ..ReadOptions::default() },
     };
     let paths = if args.paths.is_empty() { vec![PathBuf::from(".")] } else { args.paths.clone() };
-    let output = if args.git {
+    let mut change = None;
+    let output = if args.scans_changes() {
+        let scan = cmd::scan_changes(&args, &scanner, &options)?;
+        if let (None, Some(path)) = (&args.baseline, &scan.repo_baseline) {
+            baseline = Baseline::load(path)?;
+        }
+        change = Some(scan.kind);
+        scan.output
+    } else if args.git {
         cmd::scan_git(&args, &paths, config_path, &scanner, &options)?
     } else if paths == [PathBuf::from("-")] {
         scanner::scan_stdin(&scanner, &options)?
@@ -116,6 +125,11 @@ fn scan(args: ScanArgs, config_path: Option<&Path>) -> Result<u8> {
             s.skipped_large,
             s.errors
         );
+    }
+    if let Some(kind) = change
+        && !findings.is_empty()
+    {
+        eprint!("{}", cmd::ways_out(kind, findings.len()));
     }
     if args.revoke {
         cmd::revoke_findings(config_path, scanner, &findings)?;

@@ -3,8 +3,10 @@
 
 mod audit;
 mod generate;
+mod hook;
 mod keys;
 mod notify;
+mod scan_changes;
 mod scan_git;
 mod scans;
 mod serve;
@@ -22,8 +24,10 @@ use revokd::store::Store;
 
 pub use audit::audit;
 pub use generate::{completions, man};
+pub use hook::hook;
 pub use keys::keys;
 pub use notify::notify;
+pub use scan_changes::{scan_changes, ways_out};
 pub use scan_git::scan_git;
 pub use scans::scans;
 pub use serve::{revoke_findings, serve};

@@ -235,9 +235,9 @@ impl ProvenanceCache {
     }
 }
 
-/// `Name <email>` and the author date as RFC 3339 UTC, or `None` if the commit (read
-/// fine during enumeration) cannot be read again.
-fn author_and_date(repo: &gix::Repository, id: ObjectId) -> Option<(String, String)> {
+/// `Name <email>` and the author date as RFC 3339 UTC, or `None` if the commit cannot
+/// be read.
+pub fn author_and_date(repo: &gix::Repository, id: ObjectId) -> Option<(String, String)> {
     let commit = repo.find_commit(id).ok()?;
     let author = commit.author().ok()?;
     let seconds = author.time().map(|t| t.seconds).unwrap_or(0);

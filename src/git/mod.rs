@@ -7,12 +7,20 @@
 //! parallel with the [`Scanner`](crate::scan::Scanner), then fan findings out to every
 //! path and introducing commit). The scanner itself stays a pure library: this module
 //! only feeds it bytes.
+//!
+//! Change scans (`scan --staged`, `scan --git --range`) take another path: [`changes`]
+//! lists the files the index or each commit changed, and [`added`] scans their new
+//! content, keeping only findings on added lines.
 
+pub mod added;
 pub mod blobs;
+pub mod changes;
 pub mod history;
 pub mod source;
 
-pub use blobs::{BlobScanOptions, HistoryScan, scan_history};
+pub use added::{AddedLines, scan_changes};
+pub use blobs::{BlobScanOptions, HistoryScan, author_and_date, scan_history};
+pub use changes::{CommitRange, FileChange, RangeCommit};
 pub use history::{History, RefSelection, enumerate};
 pub use source::{OpenedRepo, open};
 
@@ -30,6 +38,10 @@ pub enum GitError {
     Refs(String),
     #[error("no reference or commit named {0:?}")]
     UnknownRef(String),
+    #[error("{command}: {message}")]
+    Command { command: String, message: String },
+    #[error("{0}")]
+    Output(String),
 }
 
 /// Progress callbacks of a history scan, called from worker threads. Every method
