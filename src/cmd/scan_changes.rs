@@ -36,6 +36,9 @@ pub struct ChangeScan {
 
 /// Runs the change scan that `args` asks for (see [`ScanArgs::scans_changes`]).
 pub fn scan_changes(args: &ScanArgs, scanner: &Scanner, options: &WalkOptions) -> Result<ChangeScan> {
+    if args.paths.len() > 1 {
+        bail!("--staged, --range, --since-commit and --pre-push scan one repository: give at most one PATH");
+    }
     let dir = args.paths.first().map_or(Path::new("."), PathBuf::as_path);
     let git_dir = changes::git_dir(dir)?;
     let repo = gix::open(&git_dir).with_context(|| format!("opening the repository at {}", git_dir.display()))?;
@@ -85,10 +88,13 @@ fn scan_range(
         let provenance = revokd::scan::Provenance { commit: commit.id.to_string(), author, date };
         let mut one = ScanOutput::default();
         git::scan_changes(repo, scanner, &changed, Some(&provenance), options, &mut one);
-        let keys: Vec<_> = one.findings.iter().map(|f| (f.path.clone(), f.rule.clone(), f.secret_sha256.clone())).collect();
-        output.findings.extend(one.findings.into_iter().filter(|f| {
-            !reported.contains(&(f.path.clone(), f.rule.clone(), f.secret_sha256.clone()))
-        }));
+        let keys: Vec<_> =
+            one.findings.iter().map(|f| (f.path.clone(), f.rule.clone(), f.secret_sha256.clone())).collect();
+        output.findings.extend(
+            one.findings
+                .into_iter()
+                .filter(|f| !reported.contains(&(f.path.clone(), f.rule.clone(), f.secret_sha256.clone()))),
+        );
         reported.extend(keys);
         output.warnings.extend(one.warnings);
         let (s, o) = (&mut output.stats, one.stats);

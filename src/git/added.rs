@@ -51,15 +51,12 @@ impl AddedLines {
 /// The lines of `text`, without their `\n` (a `\r` stays: both sides keep it alike).
 fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut start = 0;
-    memchr_iter(b'\n', text)
-        .map(Some)
-        .chain(std::iter::once(None))
-        .map(move |end| {
-            let end = end.unwrap_or(text.len());
-            let line = &text[start.min(end)..end];
-            start = end + 1;
-            line
-        })
+    memchr_iter(b'\n', text).map(Some).chain(std::iter::once(None)).map(move |end| {
+        let end = end.unwrap_or(text.len());
+        let line = &text[start.min(end)..end];
+        start = end + 1;
+        line
+    })
 }
 
 /// Scans the new content of each of `changes` and adds the findings on added lines to

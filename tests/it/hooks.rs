@@ -203,6 +203,16 @@ fn hook_install_writes_a_working_pre_commit_hook_and_keeps_foreign_ones() {
     let clean = git_hooked(repo.path(), &["commit", "--quiet", "-m", "env"], &[]);
     assert!(clean.status.success(), "{}", printed(&clean));
 
+    // `git commit -a` and `git commit PATH` commit an index the hook gets in
+    // GIT_INDEX_FILE, not .git/index: the key is caught in both.
+    repo.write("app.py", &format!("KEY = os.environ['KEY']\nFALLBACK = '{key}'\n"));
+    for args in [&["commit", "--quiet", "-a", "-m", "all"][..], &["commit", "--quiet", "-m", "path", "app.py"][..]] {
+        let blocked = git_hooked(repo.path(), args, &[]);
+        assert!(!blocked.status.success(), "{args:?}");
+        assert!(printed(&blocked).contains("app.py:2:13 xai_api_key"), "{args:?}: {}", printed(&blocked));
+    }
+    git_in(repo.path(), &["checkout", "--", "app.py"], 1_700_000_100);
+
     // Installing again replaces our own hook; a foreign hook is left alone without --force.
     assert_eq!(revokd(repo.path(), &["hook", "install"], b"").status.code(), Some(0));
     std::fs::write(&hook, "#!/bin/sh\necho mine\n").expect("write a foreign hook");
