@@ -15,6 +15,7 @@ mod cli_scans;
 mod cli_teams;
 mod notify;
 mod ops;
+mod scale;
 mod scan_cli;
 mod scan_git;
 mod scan_git_incremental;
