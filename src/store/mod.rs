@@ -115,6 +115,22 @@ impl StoreError {
                     | sqlx::Error::WorkerCrashed
             )
         ) || self.is_busy()
+            || self.is_connection_lost()
+    }
+
+    /// PostgreSQL ended the session or refused it for now: SQLSTATE class 08 (connection
+    /// exception), 57P01–57P03 (terminated by an administrator, crash or fast shutdown,
+    /// server starting up) and 53300 (too many connections). The server said so in an
+    /// error message before closing, so sqlx reports a database error, not an I/O one;
+    /// the transaction was rolled back with the session.
+    fn is_connection_lost(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some()
+                    && e.code().is_some_and(|code| is_unavailable_sqlstate(&code))
+            }
+            _ => false,
+        }
     }
 
     fn is_busy(&self) -> bool {
@@ -128,6 +144,12 @@ impl StoreError {
             _ => false,
         }
     }
+}
+
+/// SQLSTATEs (PostgreSQL) after which a retry may succeed: see
+/// [`StoreError::is_unavailable`].
+fn is_unavailable_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -534,6 +556,16 @@ mod tests {
         assert_eq!(shown, ["Text(Some(\"a\"))", "Text(Some(\"b\"))", "Text(Some(\"b\"))"]);
         assert!(sqlite_positional("VALUES ($4)", &args).is_err());
         assert!(sqlite_positional("VALUES ($0)", &args).is_err());
+    }
+
+    #[test]
+    fn lost_postgres_sessions_are_unavailable_and_constraint_errors_are_not() {
+        for code in ["08006", "08003", "57P01", "57P02", "57P03", "53300"] {
+            assert!(is_unavailable_sqlstate(code), "{code}");
+        }
+        for code in ["23505", "40001", "42P01", "57014", "XX000"] {
+            assert!(!is_unavailable_sqlstate(code), "{code}");
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod cli_teams;
 mod hooks;
 mod notify;
 mod ops;
+mod scale;
 mod scan_changes;
 mod scan_cli;
 mod scan_git;

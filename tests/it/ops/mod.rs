@@ -59,6 +59,9 @@ pub struct Setup {
     pub keys_down: bool,
     /// `WATCHDOG_USEC` for the daemon (systemd's `WatchdogSec=`).
     pub watchdog_usec: Option<u64>,
+    /// A database the test prepared (migrated, with its teams), shared by several
+    /// daemons; `None`: a fresh SQLite file with team `acme`.
+    pub database_url: Option<String>,
 }
 
 impl Served {
@@ -83,10 +86,16 @@ impl Served {
         let pepper = dir.path().join("revokd.pepper");
         std::fs::write(&pepper, PEPPER).unwrap();
         std::fs::set_permissions(&pepper, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let db_url = format!("sqlite://{}", dir.path().join("revokd.db").display());
-        let store = Store::open(&db_url).await.unwrap();
-        store.create_team(TEAM, &["owner@example.com".to_owned()], &[], "test").await.unwrap();
-        store.close().await;
+        let db_url = match setup.database_url {
+            Some(url) => url,
+            None => {
+                let url = format!("sqlite://{}", dir.path().join("revokd.db").display());
+                let store = Store::open(&url).await.unwrap();
+                store.create_team(TEAM, &["owner@example.com".to_owned()], &[], "test").await.unwrap();
+                store.close().await;
+                url
+            }
+        };
         let config = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_timeout = \"10s\"\n\
              [database]\nurl = \"{db_url}\"\n\
@@ -192,6 +201,28 @@ impl Served {
             assert!(Instant::now() < deadline, "revokd did not exit within {WAIT:?}\n{}", self.stderr());
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Kills the process at once (SIGKILL: no drain, no cleanup) and reaps it.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Runs a `revokd` command with this daemon's configuration; asserts exit 0 and
+    /// returns stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new(env!("CARGO_BIN_EXE_revokd"))
+            .arg("--config")
+            .arg(self.dir.path().join("revokd.toml"))
+            .args(args)
+            .env_remove("REVOKD_CONFIG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "revokd {args:?}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        stdout
     }
 
     pub fn url(&self, path: &str) -> String {

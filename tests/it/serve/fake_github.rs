@@ -9,6 +9,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
@@ -20,6 +21,8 @@ pub struct FakeState {
     pub keys: Vec<(String, String, bool)>,
     /// When set, the keys endpoint answers this status with no body.
     pub keys_down: Option<u16>,
+    /// When set, the keys endpoint answers 200 with this body instead of the list.
+    pub keys_body: Option<String>,
     pub keys_hits: usize,
     pub keys_authorization: Vec<Option<String>>,
     /// `(owner, repo, number)` → alert JSON served by the REST endpoint.
@@ -62,6 +65,11 @@ impl FakeGitHub {
         self.state.lock().unwrap().keys_down = status;
     }
 
+    /// Makes the keys endpoint answer 200 with `body` (garbage), or the list again.
+    pub fn set_keys_body(&self, body: Option<&str>) {
+        self.state.lock().unwrap().keys_body = body.map(str::to_owned);
+    }
+
     pub fn keys_hits(&self) -> usize {
         self.state.lock().unwrap().keys_hits
     }
@@ -75,19 +83,22 @@ fn authorization(headers: &HeaderMap) -> Option<String> {
     headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
-async fn keys(State(state): State<Arc<Mutex<FakeState>>>, headers: HeaderMap) -> Result<Json<Value>, StatusCode> {
+async fn keys(State(state): State<Arc<Mutex<FakeState>>>, headers: HeaderMap) -> Result<Response, StatusCode> {
     let mut state = state.lock().unwrap();
     state.keys_hits += 1;
     state.keys_authorization.push(authorization(&headers));
     if let Some(status) = state.keys_down {
         return Err(StatusCode::from_u16(status).unwrap());
     }
+    if let Some(body) = &state.keys_body {
+        return Ok(([("content-type", "application/json")], body.clone()).into_response());
+    }
     let keys: Vec<Value> = state
         .keys
         .iter()
         .map(|(id, pem, current)| json!({"key_identifier": id, "key": pem, "is_current": current}))
         .collect();
-    Ok(Json(json!({ "public_keys": keys })))
+    Ok(Json(json!({ "public_keys": keys })).into_response())
 }
 
 async fn alert(

@@ -202,6 +202,27 @@ async fn cached_keys_keep_working_while_the_keys_endpoint_is_down() {
     let response = h.post_partner(&body, Some(&other.id), Some(&other.sign(&body))).await;
     expect_error(response, 401, "unknown_key_id").await;
     assert_eq!(h.get("/readyz").await.status(), 200, "cached keys still count as loaded");
+
+    // Up again but answering garbage: each refetch (an unknown id asks for one) fails,
+    // the cached key keeps verifying, nothing crashes.
+    h.github.set_keys_down(None);
+    let bad_pem = "-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5\n-----END PUBLIC KEY-----\n";
+    for garbage in [
+        "not json at all".to_owned(),
+        "{\"public_keys\": \"nope\"}".to_owned(),
+        "{\"public_keys\": []}".to_owned(),
+        serde_json::json!({"public_keys": [{"key_identifier": other.id, "key": bad_pem, "is_current": true}]})
+            .to_string(),
+        "\u{0}\u{1}\u{ff}".repeat(1000),
+    ] {
+        h.github.set_keys_body(Some(&garbage));
+        let hits = h.github.keys_hits();
+        let response = h.post_partner(&body, Some(&other.id), Some(&other.sign(&body))).await;
+        expect_error(response, 401, "unknown_key_id").await;
+        assert_eq!(h.github.keys_hits(), hits + 1, "the unknown id made a refetch");
+        assert_eq!(h.post_signed(&body).await.status(), 200, "cached key after {garbage:.40}");
+    }
+    assert_eq!(h.get("/readyz").await.status(), 200);
     h.finish().await;
 }
 
