@@ -12,9 +12,9 @@ pub mod blobs;
 pub mod history;
 pub mod source;
 
-pub use blobs::{BlobScanOptions, HistoryScan, scan_history};
-pub use history::{History, RefSelection, enumerate};
-pub use source::{OpenedRepo, open};
+pub use blobs::{BlobScanOptions, HistoryScan, scan_history, scan_key};
+pub use history::{Depth, History, RefSelection, enumerate};
+pub use source::{CloneOptions, OpenedRepo, Pin, Redirects, open, open_with};
 
 /// Why a history scan could not run at all. Problems with single objects (a corrupt
 /// blob, a missing parent) are warnings in the scan output instead.
@@ -30,11 +30,18 @@ pub enum GitError {
     Refs(String),
     #[error("no reference or commit named {0:?}")]
     UnknownRef(String),
+    #[error("stopped on request")]
+    Stopped,
 }
 
-/// Progress callbacks of a history scan, called from worker threads. Every method
-/// defaults to doing nothing.
+/// Progress callbacks of a history scan, called from worker threads, and its way to be
+/// stopped. Every method defaults to doing nothing (and never stopping).
 pub trait Progress: Sync {
+    /// Asked between commits while enumerating and before each blob is scanned: `true`
+    /// stops the scan early (cooperative cancellation). Must be cheap (an atomic load).
+    fn stop_requested(&self) -> bool {
+        false
+    }
     /// `commits` commits and `objects` trees and blobs enumerated so far.
     fn enumerated(&self, _commits: u64, _objects: u64) {}
     /// Enumeration is done: `blobs` distinct blobs are about to be scanned.

@@ -17,6 +17,7 @@ mod notify;
 mod ops;
 mod scan_cli;
 mod scan_git;
+mod scan_git_control;
 mod scan_git_incremental;
 mod serve;
 mod store_audit;

@@ -16,6 +16,7 @@ use crate::scan_git::Repo;
 use crate::testdb::{TestDb, raw_sql};
 
 const SECOPS: &str = "secops-0123456789abcdef";
+const LEASE: Duration = Duration::from_secs(60);
 const OTHER: &str = "other-0123456789abcdef0";
 
 /// API settings: two tokens (`secops`, `other`), `rate` requests a minute, local
@@ -250,7 +251,6 @@ async fn repository_restrictions(backend: Backend) {
         (json!({ "repo": "https://user:pw@[::1]:8443/o/r.git" }), 403, "host_not_allowed"),
         (json!({ "repo": "https://169.254.169.254/latest" }), 403, "host_not_allowed"),
         (json!({ "repo": "https://localhost/o/r.git" }), 403, "host_not_allowed"),
-        (json!({ "repo": inside.display().to_string(), "history": false }), 400, "unsupported"),
         (json!({ "repo": inside.display().to_string(), "ref": "--upload-pack=x" }), 400, "invalid_ref"),
         (json!({ "repo": inside.display().to_string(), "extra": 1 }), 400, "malformed_body"),
         (json!({ "ref": "main" }), 400, "malformed_body"),
@@ -305,17 +305,18 @@ async fn scan_job_queue(backend: Backend) {
     let second = store.create_scan_job(&new("/b")).await.unwrap();
     let third = store.create_scan_job(&new("/c")).await.unwrap();
     assert_eq!(first.status, "queued");
-    let claimed = store.claim_scan_job().await.unwrap().unwrap();
+    let claimed = store.claim_scan_job(LEASE).await.unwrap().unwrap();
     assert_eq!((claimed.id.as_str(), claimed.status.as_str()), (first.id.as_str(), "running"));
     assert!(claimed.started_at.is_some());
     assert_eq!(store.cancel_scan_job(&second.id).await.unwrap(), CancelOutcome::Cancelled);
     assert_eq!(store.cancel_scan_job(&claimed.id).await.unwrap(), CancelOutcome::Cancelled);
-    assert!(!store.finish_scan_job(&claimed.id, "[]", "{}").await.unwrap(), "cancelled: results discarded");
+    assert!(!store.renew_scan_job(&claimed.id, claimed.attempts, LEASE).await.unwrap(), "cancelled: the worker stops");
+    assert!(!store.finish_scan_job(&claimed.id, 1, "[]", "{}").await.unwrap(), "cancelled: results discarded");
     assert_eq!(store.scan_job(&claimed.id).await.unwrap().unwrap().findings, None);
-    let next = store.claim_scan_job().await.unwrap().unwrap();
+    let next = store.claim_scan_job(LEASE).await.unwrap().unwrap();
     assert_eq!(next.id, third.id, "cancelled jobs are not claimed");
-    assert!(store.claim_scan_job().await.unwrap().is_none());
-    assert!(store.finish_scan_job(&next.id, "[]", "{\"files\":0}").await.unwrap());
+    assert!(store.claim_scan_job(LEASE).await.unwrap().is_none());
+    assert!(store.finish_scan_job(&next.id, 1, "[]", "{\"files\":0}").await.unwrap());
     assert_eq!(store.cancel_scan_job(&next.id).await.unwrap(), CancelOutcome::AlreadyEnded("done".into()));
     assert_eq!(store.cancel_scan_job("nope").await.unwrap(), CancelOutcome::NotFound);
     assert_eq!(store.purge_scan_jobs(1).await.unwrap(), 0);
@@ -345,7 +346,7 @@ async fn concurrent_claims_take_each_job_once(backend: Backend) {
             tokio::spawn(async move {
                 let mut mine = Vec::new();
                 for _ in 0..40 {
-                    match store.claim_scan_job().await.unwrap() {
+                    match store.claim_scan_job(LEASE).await.unwrap() {
                         Some(job) => mine.push(job.id),
                         None => break,
                     }
@@ -365,3 +366,101 @@ async fn concurrent_claims_take_each_job_once(backend: Backend) {
     store.close().await;
 }
 on_both_backends!(concurrent_claims_take_each_job_once);
+
+/// `"history": false` scans only the tree at `ref` (default HEAD); jobs remember clean
+/// blobs like `revokd scan --git` and skip them on the next scan of the repository.
+async fn tip_only_scans_and_remembered_blobs(backend: Backend) {
+    let api = Api::start(backend, 600, &["https"]).await;
+    let (old, new) = (token("tip old"), token("tip new"));
+    let mut repo = Repo::new();
+    repo.write("README", "hello\n");
+    repo.write("a.py", &format!("KEY = \"{old}\"\n"));
+    let first = repo.commit("old key");
+    std::fs::remove_file(repo.path().join("a.py")).unwrap();
+    repo.write("b.py", &format!("KEY = \"{new}\"\n"));
+    let head = repo.commit("rotate key");
+    crate::scan_git::git_in(api.root.path(), &["clone", "--quiet", &repo.path().display().to_string(), "repo"], 0);
+    let dir = api.root.path().join("repo").display().to_string();
+    let places = |job: &Value| -> Vec<(String, String)> {
+        let findings = job["findings"].as_array().unwrap();
+        findings.iter().map(|f| (f["path"].as_str().unwrap().into(), f["commit"].as_str().unwrap().into())).collect()
+    };
+
+    let tip = api.wait(&api.queue(json!({ "repo": dir, "history": false })).await).await;
+    assert_eq!(tip["status"], "done", "{tip}");
+    assert_eq!(tip["history"], false);
+    assert_eq!(places(&tip), [("b.py".to_string(), head.clone())], "only what HEAD holds: {tip}");
+    assert_eq!(tip["stats"]["history"]["commits"], 1, "{tip}");
+    let at_first = api.wait(&api.queue(json!({ "repo": dir, "history": false, "ref": first })).await).await;
+    assert_eq!(places(&at_first), [("a.py".to_string(), first.clone())], "{at_first}");
+
+    // The full history: both keys. README was remembered as clean by the scans above.
+    let full = api.wait(&api.queue(json!({ "repo": dir })).await).await;
+    assert_eq!(places(&full), [("a.py".to_string(), first.clone()), ("b.py".to_string(), head.clone())], "{full}");
+    let stats = &full["stats"]["history"];
+    assert_eq!((stats["blobs"].as_u64(), stats["blobs_remembered"].as_u64()), (Some(3), Some(1)), "{full}");
+    assert_eq!(full["stats"]["files"], 2, "only the two new blobs were read: {full}");
+    let again = api.wait(&api.queue(json!({ "repo": dir })).await).await;
+    assert_eq!(places(&again), places(&full), "the same findings on a rescan");
+    assert_eq!(again["stats"]["history"]["blobs_remembered"], 1, "{again}");
+    api.h.finish().await;
+}
+on_both_backends!(tip_only_scans_and_remembered_blobs);
+
+/// A job left `running` by a replica that died (its lease ran out) is run again by a
+/// live worker and ends `done`, its attempts counted.
+async fn an_abandoned_job_is_run_again(backend: Backend) {
+    let api = Api::start(backend, 600, &["https"]).await;
+    let secret = token("abandoned");
+    let (dir, introduced) = api.repo_with_deleted_secret(&secret);
+    let sql = format!(
+        "INSERT INTO scan_jobs (id, repo, history, revoke, requested_by, status, created_at, started_at, \
+         claimed_until, attempts) VALUES ('00000000000000000000000000000abc', '{}', TRUE, FALSE, 'secops', \
+         'running', 1, 2, 3, 1)",
+        std::fs::canonicalize(&dir).unwrap().display()
+    );
+    raw_sql(&api.h.store, &sql).await;
+    let job = api.wait("00000000000000000000000000000abc").await;
+    assert_eq!((job["status"].as_str(), job["attempts"].as_u64()), (Some("done"), Some(2)), "{job}");
+    assert_eq!(job["findings"][0]["commit"], introduced.as_str(), "{job}");
+    api.h.finish().await;
+}
+on_both_backends!(an_abandoned_job_is_run_again);
+
+/// Leases: renewed while held; an expired lease lets another worker take the job over,
+/// and fences the first (its renewals and results no longer count); a job whose lease
+/// expired on its last attempt is failed.
+async fn scan_job_leases(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let job = NewScanJob { repo: "/r".into(), git_ref: None, history: true, revoke: false, requested_by: "t".into() };
+    let queued = store.create_scan_job(&job).await.unwrap();
+    assert_eq!((queued.attempts, queued.claimed_until), (0, None));
+    let first = store.claim_scan_job(LEASE).await.unwrap().unwrap();
+    assert_eq!(first.attempts, 1);
+    assert!(first.claimed_until.unwrap() > first.started_at.unwrap() + 59_000, "{first:?}");
+    assert!(store.claim_scan_job(LEASE).await.unwrap().is_none(), "a held lease is not claimable");
+    assert!(store.renew_scan_job(&first.id, 1, LEASE).await.unwrap());
+    assert_eq!(store.fail_abandoned_scan_jobs().await.unwrap(), 0);
+
+    // The first worker's replica dies: its lease runs out.
+    raw_sql(&store, "UPDATE scan_jobs SET claimed_until = 1").await;
+    let second = store.claim_scan_job(LEASE).await.unwrap().unwrap();
+    assert_eq!((second.id.as_str(), second.attempts), (first.id.as_str(), 2));
+    assert!(!store.renew_scan_job(&first.id, 1, LEASE).await.unwrap(), "the first worker is fenced off");
+    assert!(!store.finish_scan_job(&first.id, 1, "[]", "{}").await.unwrap());
+    assert!(store.renew_scan_job(&first.id, 2, LEASE).await.unwrap());
+
+    // Third attempt dies too: out of attempts, the job is failed, not claimed again.
+    raw_sql(&store, "UPDATE scan_jobs SET claimed_until = 1").await;
+    assert_eq!(store.claim_scan_job(LEASE).await.unwrap().unwrap().attempts, 3);
+    raw_sql(&store, "UPDATE scan_jobs SET claimed_until = 1").await;
+    assert!(store.claim_scan_job(LEASE).await.unwrap().is_none());
+    assert_eq!(store.fail_abandoned_scan_jobs().await.unwrap(), 1);
+    let failed = store.scan_job(&first.id).await.unwrap().unwrap();
+    assert_eq!(failed.status, "failed");
+    assert!(failed.error.as_deref().unwrap().contains("3 attempts"), "{failed:?}");
+    assert!(failed.finished_at.is_some() && failed.claimed_until.is_none());
+    store.close().await;
+}
+on_both_backends!(scan_job_leases);
