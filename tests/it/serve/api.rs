@@ -464,3 +464,62 @@ async fn scan_job_leases(backend: Backend) {
     store.close().await;
 }
 on_both_backends!(scan_job_leases);
+
+/// `DELETE` stops a running scan: the worker notices at its next lease renewal, stops
+/// between commits or blobs, stores nothing (not even clean blobs to remember) and
+/// moves on to the next job.
+async fn cancel_stops_a_running_scan(backend: Backend) {
+    let api = Api::start(backend, 600, &["https"]).await;
+    let big = api.root.path().join("big");
+    std::fs::create_dir(&big).unwrap();
+    crate::scan_git::git_in(&big, &["init", "--quiet", "--initial-branch=main"], 0);
+    // 40,000 commits, each a new blob: many seconds of work for a debug build (about
+    // 10 s for 20,000 on the shared 2-core machine), against a stop within a second.
+    let mut stream = String::new();
+    for n in 0..40_000u32 {
+        let content = format!("line {n}\n");
+        stream.push_str(&format!(
+            "commit refs/heads/main\ncommitter A <a@example.com> {} +0000\ndata 1\nc\nM 644 inline f{}.txt\ndata {}\n{content}\n",
+            1_700_000_000 + n,
+            n % 100,
+            content.len()
+        ));
+    }
+    let mut import = std::process::Command::new("git")
+        .args(["fast-import", "--quiet"])
+        .current_dir(&big)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut import.stdin.take().unwrap(), stream.as_bytes()).unwrap();
+    assert!(import.wait().unwrap().success());
+
+    let id = api.queue(json!({ "repo": big.display().to_string() })).await;
+    let mut running = false;
+    for _ in 0..300 {
+        let job: Value = api.get(&format!("/v1/scans/{id}")).await.json().await.unwrap();
+        running = job["status"] == "running";
+        if running || job["status"] != "queued" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(running, "the job started");
+    let deleted = api.request(reqwest::Method::DELETE, &format!("/v1/scans/{id}"), Some(SECOPS)).send().await.unwrap();
+    assert_eq!(deleted.status().as_u16(), 200);
+    // The worker is free again: a small job queued after it runs to the end.
+    let (small, _) = api.repo_with_deleted_secret(&token("after cancel"));
+    let next = api.wait(&api.queue(json!({ "repo": small.display().to_string() })).await).await;
+    assert_eq!(next["status"], "done", "{next}");
+    let job: Value = api.get(&format!("/v1/scans/{id}")).await.json().await.unwrap();
+    assert_eq!((job["status"].as_str(), &job["stats"]), (Some("cancelled"), &Value::Null), "{job}");
+    let rules = revokd::patterns::RuleSet::load(&[]).unwrap();
+    let scan_key = revokd::git::scan_key(rules.version(), &Default::default());
+    let key = std::fs::canonicalize(big.join(".git")).unwrap().display().to_string();
+    let remembered = api.h.store.remembered_blobs(&key, &scan_key).await.unwrap();
+    assert!(remembered.is_empty(), "the stopped scan remembered {} blobs: it ran to the end", remembered.len());
+    let small_key = std::fs::canonicalize(small.join(".git")).unwrap().display().to_string();
+    assert!(!api.h.store.remembered_blobs(&small_key, &scan_key).await.unwrap().is_empty(), "a finished job remembers");
+    api.h.finish().await;
+}
+on_both_backends!(cancel_stops_a_running_scan);
