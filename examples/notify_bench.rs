@@ -156,7 +156,7 @@ async fn alert_to_email(n: usize) -> Result<(), Error> {
     let options = ServeOptions {
         listen: "127.0.0.1:0".parse()?,
         keys: KeyCacheOptions::new(keys_url),
-        notify: Some(notify_options(TransportConfig::Smtp { url: sink.url(), credentials: None })),
+        notify: Some(notify_options(TransportConfig::Smtp { url: sink.url(), credentials: None, extra_roots: None })),
         ..ServeOptions::default()
     };
     let scanner = Arc::new(Scanner::new(Arc::new(RuleSet::load(&[])?))?);
@@ -239,7 +239,9 @@ async fn one_pass(m: usize, transport: TransportConfig, db_dir: &Path) -> Result
 async fn throughput(m: usize) -> Result<(), Error> {
     let sink = Sink::start()?;
     let smtp_dir = tempfile::tempdir()?;
-    let smtp = one_pass(m, TransportConfig::Smtp { url: sink.url(), credentials: None }, smtp_dir.path()).await?;
+    let smtp =
+        one_pass(m, TransportConfig::Smtp { url: sink.url(), credentials: None, extra_roots: None }, smtp_dir.path())
+            .await?;
     if sink.count() != m {
         return Err(format!("the SMTP server holds {} of {m} emails", sink.count()).into());
     }

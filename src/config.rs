@@ -138,21 +138,35 @@ pub struct KeysConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmtpConfig {
-    /// `smtp://HOST:PORT` (plain; add `?tls=required` for STARTTLS),
-    /// `smtps://HOST:PORT` (TLS from the start; rustls with the webpki roots), with
-    /// optional `USER:PASS@` (prefer `credentials_file`). Unset: emails are written as
-    /// `.eml` files to `./mail/`.
+    /// `smtp://HOST:PORT` (plain; add `?tls=required` for STARTTLS, refused when the
+    /// server does not offer it), `smtps://HOST:PORT` (TLS from the start); TLS is
+    /// rustls, verifying the server's certificate and host name against the webpki
+    /// roots plus `ca_file`. Optional `USER:PASS@` (prefer `credentials_file`). Unset:
+    /// emails are written as `.eml` files to `mail_dir`.
     pub url: Option<String>,
     /// Sender address (`From`). Default `revokd@localhost`.
     pub from: String,
     /// File holding the SMTP login: the user name on the first line, the password on
     /// the second. Unset: no authentication (or the URL's user info).
     pub credentials_file: Option<PathBuf>,
+    /// PEM file of extra root certificates trusted for the SMTP server's TLS (a private
+    /// CA), on top of the built-in webpki (Mozilla) roots. Unset: the webpki roots only.
+    /// Read once at start; a file without a certificate is a start-up error.
+    pub ca_file: Option<PathBuf>,
+    /// Where emails are written as `.eml` files when `url` is unset (created when the
+    /// first email is written). Default `mail` (relative to the working directory).
+    pub mail_dir: PathBuf,
 }
 
 impl Default for SmtpConfig {
     fn default() -> Self {
-        SmtpConfig { url: None, from: "revokd@localhost".into(), credentials_file: None }
+        SmtpConfig {
+            url: None,
+            from: "revokd@localhost".into(),
+            credentials_file: None,
+            ca_file: None,
+            mail_dir: PathBuf::from("mail"),
+        }
     }
 }
 
@@ -450,6 +464,8 @@ impl Config {
             "smtp_url" => self.smtp.url = text(value),
             "smtp_from" => self.smtp.from = value.to_string(),
             "smtp_credentials_file" => self.smtp.credentials_file = path(value),
+            "smtp_ca_file" => self.smtp.ca_file = path(value),
+            "smtp_mail_dir" => self.smtp.mail_dir = PathBuf::from(value),
             "api_tokens_file" => self.api.tokens_file = path(value),
             "api_max_scan_bytes" => self.api.max_scan_bytes = parse(value)?,
             "api_rate_per_minute" => self.api.rate_per_minute = parse(value)?,
@@ -513,6 +529,9 @@ impl Config {
             && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
         {
             return invalid("smtp.url", &format!("{:?} is not an smtp:// or smtps:// URL", redact_url(url)));
+        }
+        if self.smtp.mail_dir.as_os_str().is_empty() {
+            return invalid("smtp.mail_dir", "must not be empty (default \"mail\")");
         }
         if !is_plausible_email(&self.smtp.from) {
             return invalid("smtp.from", &format!("{:?} is not an email address", self.smtp.from));
@@ -724,15 +743,23 @@ mod tests {
             ("REVOKD_NOTIFY_RETRY_BASE", "2s"),
             ("REVOKD_NOTIFY_POLL_INTERVAL", "500ms"),
             ("REVOKD_NOTIFY_BATCH_WINDOW", "0"),
+            ("REVOKD_SMTP_CA_FILE", "/etc/revokd/mail-ca.pem"),
+            ("REVOKD_SMTP_MAIL_DIR", "/var/spool/revokd"),
         ]))
         .unwrap();
         assert_eq!(c.smtp.credentials_file, Some(PathBuf::from("/etc/revokd/smtp.login")));
+        assert_eq!(c.smtp.ca_file, Some(PathBuf::from("/etc/revokd/mail-ca.pem")));
+        assert_eq!(c.smtp.mail_dir, PathBuf::from("/var/spool/revokd"));
         assert_eq!(c.notify.retry_base.0, Duration::from_secs(2));
         assert_eq!(c.notify.poll_interval.0, Duration::from_millis(500));
         assert!(c.notify.batch_window.0.is_zero());
         c.validate().unwrap();
         c.notify.retry_base = HumanDuration(Duration::ZERO);
         assert!(c.validate().unwrap_err().to_string().contains("notify.retry_base"));
+        let mut c = Config::default();
+        assert_eq!(c.smtp.mail_dir, PathBuf::from("mail"));
+        c.apply_env(env(&[("REVOKD_SMTP_MAIL_DIR", "")])).unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("smtp.mail_dir"));
     }
 
     #[test]

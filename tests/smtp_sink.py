@@ -3,9 +3,14 @@
 
 serve --port P --dir D   accept mail on 127.0.0.1:P; write each delivered message to
                          D/<n>.json (envelope, decoded subject and parts with HTML
-                         entities decoded, raw text, arrival time); refuse, with 550, every recipient whose local
-                         part starts with "reject". Runs until stdin closes (or,
-                         with --until-killed, until a signal).
+                         entities decoded, raw text, arrival time, whether it came
+                         over TLS, the authenticated login); refuse, with 550, every
+                         recipient whose local part starts with "reject". Runs until
+                         stdin closes (or, with --until-killed, until a signal).
+    --tls implicit|starttls --cert PEM --key PEM
+                         TLS from the first byte, or STARTTLS required before MAIL.
+    --auth USER:PASS     require AUTH (PLAIN or LOGIN) with this login; offered only
+                         over TLS.
 parse FILE               print the same JSON for one .eml file.
 """
 import argparse
@@ -49,13 +54,37 @@ class Sink:
 
     async def handle_DATA(self, server, session, envelope):
         record = describe(envelope.original_content or envelope.content)
-        record.update(mail_from=envelope.mail_from, rcpt_tos=list(envelope.rcpt_tos), received_at=time.time())
+        record.update(
+            mail_from=envelope.mail_from,
+            rcpt_tos=list(envelope.rcpt_tos),
+            received_at=time.time(),
+            tls=session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None,
+            login=session.auth_data.decode() if isinstance(session.auth_data, bytes) else None,
+        )
         n = next(self.counter)
         tmp = os.path.join(self.out, "%06d.tmp" % n)
         with open(tmp, "w") as f:
             json.dump(record, f)
         os.rename(tmp, os.path.join(self.out, "%06d.json" % n))
         return "250 Message accepted for delivery"
+
+
+class Authenticator:
+    """Accepts one login (PLAIN or LOGIN)."""
+
+    def __init__(self, user: str, password: str):
+        self.user = user.encode()
+        self.password = password.encode()
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login == self.user
+            and auth_data.password == self.password
+        )
+        return AuthResult(success=ok, auth_data=auth_data.login if ok else None)
 
 
 def main() -> None:
@@ -65,6 +94,10 @@ def main() -> None:
     serve.add_argument("--port", type=int, required=True)
     serve.add_argument("--dir", required=True)
     serve.add_argument("--until-killed", action="store_true", help="run until a signal, not until stdin closes")
+    serve.add_argument("--tls", choices=["implicit", "starttls"])
+    serve.add_argument("--cert")
+    serve.add_argument("--key")
+    serve.add_argument("--auth", help="USER:PASS")
     parse = sub.add_parser("parse")
     parse.add_argument("file")
     args = parser.parse_args()
@@ -74,7 +107,21 @@ def main() -> None:
         return
     from aiosmtpd.controller import Controller
 
-    controller = Controller(Sink(args.dir), hostname="127.0.0.1", port=args.port)
+    options = {}
+    if args.tls:
+        import ssl
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.cert, args.key)
+        if args.tls == "implicit":
+            # The whole connection is TLS: AUTH may be offered from the start.
+            options.update(ssl_context=context, auth_require_tls=False)
+        else:
+            options.update(tls_context=context, require_starttls=True)
+    if args.auth:
+        user, password = args.auth.split(":", 1)
+        options.update(auth_required=True, authenticator=Authenticator(user, password))
+    controller = Controller(Sink(args.dir), hostname="127.0.0.1", port=args.port, **options)
     controller.start()
     print("ready", flush=True)
     try:

@@ -39,14 +39,13 @@ pub fn scan_git(
     let refs = if args.refs.is_empty() { RefSelection::All } else { RefSelection::Only(args.refs.clone()) };
     let blob_options =
         BlobScanOptions { threads: options.threads, max_file_size: options.max_file_size, read: options.read };
-    // Everything that changes which findings a clean blob could have.
-    let scan_key = format!("rules={};binary={}", scanner.rules().version(), options.read.scan_binary);
+    let scan_key = git::scan_key(scanner.rules().version(), &options.read);
     let mut total = ScanOutput::default();
     for spec in specs {
         let spec = spec.to_string_lossy();
         let opened = git::open(&spec)?;
         let progress = BarProgress::new(args.no_progress);
-        let history = git::enumerate(&opened.repo, &refs, &progress)?;
+        let history = git::enumerate(&opened.repo, &refs, git::Depth::History, &progress)?;
         let remembered: HashSet<gix::ObjectId> = match (&store, args.full) {
             (Some(store), false) => runtime
                 .block_on(store.remembered_blobs(&opened.key, &scan_key))

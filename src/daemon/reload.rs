@@ -7,7 +7,8 @@
 //! configuration stays as it was and the error is logged. Requests are never dropped: the
 //! rules are swapped behind an `Arc`, so a request already running finishes with the
 //! rules it started with. Keys that need a restart (`[server]`, `[database]`, `[keys]`,
-//! secret files) are compared and a warning names each changed section.
+//! `[smtp]`, `[notify]`, secret files) are compared and a warning names each changed
+//! section.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -179,8 +180,30 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     if api_with_new_tokens != new.api || old.api.tokens_file.is_some() != new.api.tokens_file.is_some() {
         changed.push("api");
     }
+    // The email worker keeps the transport (login, trusted roots) it started with.
+    if old.smtp != new.smtp {
+        changed.push("smtp");
+    }
+    if old.notify != new.notify {
+        changed.push("notify");
+    }
     if old.log.format != new.log.format {
         changed.push("log.format");
     }
     changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mail_settings_need_a_restart() {
+        let old = Config::default();
+        assert!(restart_only_changes(&old, &old).is_empty());
+        let mut new = old.clone();
+        new.smtp.ca_file = Some("/etc/revokd/mail-ca.pem".into());
+        new.notify.max_attempts = 3;
+        assert_eq!(restart_only_changes(&old, &new), ["smtp", "notify"]);
+    }
 }

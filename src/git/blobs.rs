@@ -40,6 +40,16 @@ pub struct BlobScanOptions {
 pub struct HistoryScan {
     pub output: ScanOutput,
     pub clean_blobs: Vec<ObjectId>,
+    /// [`Progress::stop_requested`] stopped the scan: blobs were left unscanned, so the
+    /// report is incomplete (`clean_blobs` is still true of the blobs it lists).
+    pub stopped: bool,
+}
+
+/// What a scan depends on besides a blob's content (the rule-set version and whether
+/// binary content is scanned): blobs remembered as clean under another key must be
+/// scanned again.
+pub fn scan_key(rules_version: &str, read: &ReadOptions) -> String {
+    format!("rules={rules_version};binary={}", read.scan_binary)
 }
 
 enum BlobOutcome {
@@ -50,9 +60,11 @@ enum BlobOutcome {
     Large { bytes: u64 },
     LfsPointer,
     Unreadable(String),
+    Stopped,
 }
 
-/// Scans every blob of `history` not in `remembered`; see the module doc.
+/// Scans every blob of `history` not in `remembered`; see the module doc. Once
+/// `progress` asks to stop, the blobs not yet started are skipped.
 pub fn scan_history(
     repo: &gix::Repository,
     scanner: &Scanner,
@@ -71,7 +83,7 @@ pub fn scan_history(
             .map_init(
                 || (shared.to_thread_local(), Vec::new()),
                 |(repo, buf), blob| {
-                    let outcome = scan_blob(repo, scanner, blob, remembered, options, buf);
+                    let outcome = scan_blob(repo, scanner, blob, remembered, options, progress, buf);
                     let bytes = match &outcome {
                         BlobOutcome::Clean { bytes }
                         | BlobOutcome::Binary { bytes }
@@ -99,10 +111,14 @@ fn scan_blob(
     blob: &BlobEntry,
     remembered: &HashSet<ObjectId>,
     options: &BlobScanOptions,
+    progress: &dyn Progress,
     buf: &mut Vec<u8>,
 ) -> BlobOutcome {
     if remembered.contains(&blob.id) {
         return BlobOutcome::Remembered;
+    }
+    if progress.stop_requested() {
+        return BlobOutcome::Stopped;
     }
     let path = &blob.introductions[0].path;
     let object = match repo.find_object(blob.id) {
@@ -175,6 +191,7 @@ fn collect(repo: &gix::Repository, history: &History, outcomes: Vec<BlobOutcome>
                 stats.errors += 1;
                 warnings.push(message.clone());
             }
+            BlobOutcome::Stopped => result.stopped = true,
         }
     }
     stats.history = Some(totals);

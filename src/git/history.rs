@@ -39,6 +39,17 @@ pub enum RefSelection {
     Only(Vec<String>),
 }
 
+/// How far from the tips to look.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Depth {
+    /// Every commit reachable from the tips.
+    #[default]
+    History,
+    /// Only the tips' own trees (what a checkout of each tip holds); with
+    /// [`RefSelection::All`] the tip is HEAD alone. Findings are attributed to the tip.
+    TipOnly,
+}
+
 /// A (path, commit) where a blob appeared for the first time at that path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Introduction {
@@ -82,15 +93,28 @@ struct CommitNode {
     time: i64,
 }
 
-/// Enumerates the history of `repo` reachable from `refs` (see the module doc).
-/// Fails only when refs cannot be listed or a named ref does not exist.
-pub fn enumerate(repo: &gix::Repository, refs: &RefSelection, progress: &dyn Progress) -> Result<History, GitError> {
+/// Enumerates the history of `repo` reachable from `refs`, to `depth` (see the module
+/// doc). Fails when refs cannot be listed, a named ref does not exist (or, for
+/// [`Depth::TipOnly`] without a ref, HEAD is unborn), or `progress` asked to stop.
+pub fn enumerate(
+    repo: &gix::Repository,
+    refs: &RefSelection,
+    depth: Depth,
+    progress: &dyn Progress,
+) -> Result<History, GitError> {
     let mut history = History::default();
-    let tips = resolve_tips(repo, refs, &mut history)?;
-    let nodes = load_commits(repo, &tips, &mut history, progress);
+    let tips = match (depth, refs) {
+        (Depth::TipOnly, RefSelection::All) => {
+            let head = repo.head_id().map_err(|_| GitError::UnknownRef("HEAD".into()))?.detach();
+            history.stats.refs = 1;
+            vec![head]
+        }
+        _ => resolve_tips(repo, refs, &mut history)?,
+    };
+    let nodes = load_commits(repo, &tips, depth, &mut history, progress)?;
     history.stats.commits = nodes.len() as u64;
     let order = topological_order(&nodes);
-    walk_trees(repo, &nodes, &order, &mut history, progress);
+    walk_trees(repo, &nodes, &order, &mut history, progress)?;
     history.commits = order.iter().map(|&i| nodes[i].id).collect();
     Ok(history)
 }
@@ -143,13 +167,15 @@ fn resolve_one(repo: &gix::Repository, name: &str) -> Result<ObjectId, GitError>
     }
 }
 
-/// Reads every commit reachable from `tips` (tags peeled to what they point at).
+/// Reads every commit reachable from `tips` (tags peeled to what they point at); with
+/// [`Depth::TipOnly`] only the tips.
 fn load_commits(
     repo: &gix::Repository,
     tips: &[ObjectId],
+    depth: Depth,
     history: &mut History,
     progress: &dyn Progress,
-) -> Vec<CommitNode> {
+) -> Result<Vec<CommitNode>, GitError> {
     let shallow: HashSet<ObjectId> = match repo.shallow_commits() {
         Ok(Some(commits)) => commits.iter().copied().collect(),
         Ok(None) => HashSet::new(),
@@ -163,7 +189,7 @@ fn load_commits(
     let mut nodes = Vec::new();
     while let Some(id) = stack.pop() {
         let Some(mut node) = read_commit(repo, id, history) else { continue };
-        if shallow.contains(&id) {
+        if shallow.contains(&id) || depth == Depth::TipOnly {
             node.parents.clear();
         }
         for parent in &node.parents {
@@ -174,9 +200,12 @@ fn load_commits(
         nodes.push(node);
         if nodes.len().is_multiple_of(1024) {
             progress.enumerated(nodes.len() as u64, 0);
+            if progress.stop_requested() {
+                return Err(GitError::Stopped);
+            }
         }
     }
-    nodes
+    Ok(nodes)
 }
 
 /// Reads one commit; a tip that is a tag is peeled here. `None` (with a warning) for an
@@ -257,7 +286,7 @@ fn walk_trees(
     order: &[usize],
     history: &mut History,
     progress: &dyn Progress,
-) {
+) -> Result<(), GitError> {
     let hasher = RandomState::new();
     let mut seen: HashSet<(u64, ObjectId)> = HashSet::new();
     let mut blob_index: HashMap<ObjectId, usize> = HashMap::new();
@@ -314,8 +343,12 @@ fn walk_trees(
         if position.is_multiple_of(256) {
             progress.enumerated(position as u64, history.stats.trees + history.blobs.len() as u64);
         }
+        if progress.stop_requested() {
+            return Err(GitError::Stopped);
+        }
     }
     progress.enumerated(order.len() as u64, history.stats.trees + history.blobs.len() as u64);
+    Ok(())
 }
 
 fn join(dir: &str, name: &str) -> String {

@@ -19,10 +19,10 @@ pub mod history;
 pub mod source;
 
 pub use added::{AddedLines, scan_changes};
-pub use blobs::{BlobScanOptions, HistoryScan, author_and_date, scan_history};
+pub use blobs::{BlobScanOptions, HistoryScan, author_and_date, scan_history, scan_key};
 pub use changes::{CommitRange, FileChange, RangeCommit};
-pub use history::{History, RefSelection, enumerate};
-pub use source::{OpenedRepo, open};
+pub use history::{Depth, History, RefSelection, enumerate};
+pub use source::{CloneOptions, OpenedRepo, Pin, Redirects, open, open_with};
 
 /// Why a history scan could not run at all. Problems with single objects (a corrupt
 /// blob, a missing parent) are warnings in the scan output instead.
@@ -42,11 +42,18 @@ pub enum GitError {
     Command { command: String, message: String },
     #[error("{0}")]
     Output(String),
+    #[error("stopped on request")]
+    Stopped,
 }
 
-/// Progress callbacks of a history scan, called from worker threads. Every method
-/// defaults to doing nothing.
+/// Progress callbacks of a history scan, called from worker threads, and its way to be
+/// stopped. Every method defaults to doing nothing (and never stopping).
 pub trait Progress: Sync {
+    /// Asked between commits while enumerating and before each blob is scanned: `true`
+    /// stops the scan early (cooperative cancellation). Must be cheap (an atomic load).
+    fn stop_requested(&self) -> bool {
+        false
+    }
     /// `commits` commits and `objects` trees and blobs enumerated so far.
     fn enumerated(&self, _commits: u64, _objects: u64) {}
     /// Enumeration is done: `blobs` distinct blobs are about to be scanned.

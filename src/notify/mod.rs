@@ -83,17 +83,15 @@ pub struct NotifyOptions {
     pub fallback: Option<String>,
 }
 
-/// The mail directory when `smtp.url` is unset (relative to the working directory).
-pub const DEFAULT_MAIL_DIR: &str = "mail";
-
 impl NotifyOptions {
-    /// Settings from the configuration; reads `smtp.credentials_file`.
+    /// Settings from the configuration; reads `smtp.credentials_file` and `smtp.ca_file`.
     pub fn from_config(config: &Config) -> Result<NotifyOptions, NotifyError> {
         let transport = match &config.smtp.url {
-            None => TransportConfig::Files { dir: PathBuf::from(DEFAULT_MAIL_DIR) },
+            None => TransportConfig::Files { dir: config.smtp.mail_dir.clone() },
             Some(url) => TransportConfig::Smtp {
                 url: url.clone(),
                 credentials: config.smtp.credentials_file.as_deref().map(read_credentials).transpose()?,
+                extra_roots: config.smtp.ca_file.as_deref().map(read_roots).transpose()?,
             },
         };
         Ok(NotifyOptions {
@@ -124,11 +122,24 @@ fn read_credentials(path: &std::path::Path) -> Result<(String, Secret), NotifyEr
     }
 }
 
+/// The PEM text of `smtp.ca_file`: at least one certificate (parsed when the transport
+/// opens).
+fn read_roots(path: &std::path::Path) -> Result<Vec<u8>, NotifyError> {
+    let pem = std::fs::read(path)
+        .map_err(|source| NotifyError::CaFile { path: path.to_owned(), message: source.to_string() })?;
+    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(NotifyError::CaFile { path: path.to_owned(), message: "holds no PEM certificate".into() });
+    }
+    Ok(pem)
+}
+
 /// Why the worker could not start or a pass failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
     #[error("smtp.credentials_file {path}: {message}")]
     Credentials { path: PathBuf, message: String },
+    #[error("smtp.ca_file {path}: {message}")]
+    CaFile { path: PathBuf, message: String },
     #[error("smtp.from {0:?} is not a usable address")]
     From(String),
     #[error(transparent)]
@@ -442,5 +453,22 @@ mod tests {
         std::fs::write(&path, "only-a-user\n").unwrap();
         let err = read_credentials(&path).unwrap_err().to_string();
         assert!(err.contains("second") && !err.contains("only-a-user"), "{err}");
+    }
+
+    #[test]
+    fn mail_dir_and_ca_file_from_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.smtp.mail_dir = dir.path().join("outgoing");
+        let options = NotifyOptions::from_config(&config).unwrap();
+        assert!(matches!(&options.transport, TransportConfig::Files { dir: d } if *d == dir.path().join("outgoing")));
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "no certificate here\n").unwrap();
+        config.smtp.url = Some("smtps://127.0.0.1:465".into());
+        config.smtp.ca_file = Some(empty);
+        let err = NotifyOptions::from_config(&config).unwrap_err().to_string();
+        assert!(err.starts_with("smtp.ca_file") && err.contains("no PEM certificate"), "{err}");
+        config.smtp.ca_file = Some(dir.path().join("missing.pem"));
+        assert!(NotifyOptions::from_config(&config).unwrap_err().to_string().contains("missing.pem"));
     }
 }

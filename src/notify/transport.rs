@@ -1,11 +1,20 @@
 //! How an email leaves: SMTP through lettre (plain, STARTTLS or TLS with rustls and the
 //! aws-lc-rs provider), or `.eml` files in a directory when no SMTP server is configured.
+//!
+//! TLS is chosen by `smtp.url` as lettre reads it: `smtps://` is TLS from the first
+//! byte (port 465 by default), `smtp://…?tls=required` is STARTTLS that fails when the
+//! server does not offer it (port 587), `smtp://…?tls=opportunistic` falls back to plain
+//! text when the server does not offer STARTTLS (an attacker on the path can force
+//! that: avoid it), and plain `smtp://` never encrypts (port 25). Either way the server's
+//! certificate must chain to the webpki (Mozilla) roots or to a root of `smtp.ca_file`,
+//! and name the URL's host.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lettre::message::{Mailbox, Message, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use crate::secret::{Secret, sha256_hex};
@@ -18,8 +27,9 @@ const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Where emails go.
 #[derive(Debug, Clone)]
 pub enum TransportConfig {
-    /// `smtp.url`, with the login from `smtp.credentials_file` if given.
-    Smtp { url: String, credentials: Option<(String, Secret)> },
+    /// `smtp.url`, with the login from `smtp.credentials_file` and the extra trusted
+    /// roots (PEM) from `smtp.ca_file`, if given.
+    Smtp { url: String, credentials: Option<(String, Secret)>, extra_roots: Option<Vec<u8>> },
     /// One `<row id>-<hash>.eml` file per email in this directory (created if missing).
     Files { dir: PathBuf },
 }
@@ -48,6 +58,53 @@ pub struct SendError {
 pub enum TransportError {
     #[error("smtp.url {url}: {message}")]
     Url { url: String, message: String },
+    #[error("smtp.ca_file: {0}")]
+    Roots(String),
+}
+
+/// How `smtp.url` asks for TLS (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsMode {
+    Plain,
+    StartTlsRequired,
+    StartTlsOpportunistic,
+    Wrapper,
+}
+
+/// The TLS mode and host of an `smtp://` or `smtps://` URL, read as lettre reads it.
+fn tls_mode(url: &str) -> Result<(TlsMode, String), String> {
+    let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
+    let host = parsed.host_str().ok_or("no host")?;
+    // The certificate names an IPv6 address without the URL's brackets.
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let tls = parsed.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
+    let mode = match (parsed.scheme(), tls.as_deref()) {
+        ("smtps", _) => TlsMode::Wrapper,
+        ("smtp", None) => TlsMode::Plain,
+        ("smtp", Some("required")) => TlsMode::StartTlsRequired,
+        ("smtp", Some("opportunistic")) => TlsMode::StartTlsOpportunistic,
+        (scheme, tls) => return Err(format!("unknown scheme {scheme:?} or tls={tls:?}")),
+    };
+    Ok((mode, host))
+}
+
+/// lettre's TLS setting for `mode`: the webpki roots plus `extra_roots` (PEM).
+fn tls_with_roots(mode: TlsMode, host: String, extra_roots: &[u8]) -> Result<Tls, TransportError> {
+    let certificate = Certificate::from_pem(extra_roots).map_err(|e| TransportError::Roots(e.to_string()))?;
+    let parameters = TlsParameters::builder(host)
+        .add_root_certificate(certificate)
+        .build()
+        .map_err(|e| TransportError::Roots(e.to_string()))?;
+    Ok(match mode {
+        TlsMode::Wrapper => Tls::Wrapper(parameters),
+        TlsMode::StartTlsRequired => Tls::Required(parameters),
+        TlsMode::StartTlsOpportunistic => Tls::Opportunistic(parameters),
+        TlsMode::Plain => {
+            return Err(TransportError::Roots(
+                "set, but smtp.url asks for no TLS (use smtps:// or ?tls=required)".into(),
+            ));
+        }
+    })
 }
 
 impl Transport {
@@ -55,10 +112,15 @@ impl Transport {
     pub fn open(config: &TransportConfig) -> Result<Transport, TransportError> {
         match config {
             TransportConfig::Files { dir } => Ok(Transport::Files(dir.clone())),
-            TransportConfig::Smtp { url, credentials } => {
-                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .map_err(|e| TransportError::Url { url: crate::config::redact_url(url), message: e.to_string() })?;
+            TransportConfig::Smtp { url, credentials, extra_roots } => {
+                let url_error = |message: String| TransportError::Url { url: crate::config::redact_url(url), message };
+                let mut builder =
+                    AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|e| url_error(e.to_string()))?;
                 builder = builder.timeout(Some(SMTP_TIMEOUT));
+                if let Some(pem) = extra_roots {
+                    let (mode, host) = tls_mode(url).map_err(url_error)?;
+                    builder = builder.tls(tls_with_roots(mode, host, pem)?);
+                }
                 if let Some((user, password)) = credentials {
                     builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
                 }
@@ -127,4 +189,38 @@ pub fn build_message(row: &OutboxRow, from: &Mailbox) -> Result<Message, String>
         None => builder.singlepart(SinglePart::plain(row.body.clone())),
     };
     message.map_err(|e| format!("cannot build the email: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_modes_follow_the_url() {
+        let mode = tls_mode;
+        assert_eq!(mode("smtps://mail.example.org"), Ok((TlsMode::Wrapper, "mail.example.org".into())));
+        assert_eq!(mode("smtp://u:p@10.0.0.1:587?tls=required"), Ok((TlsMode::StartTlsRequired, "10.0.0.1".into())));
+        assert_eq!(mode("smtp://h?tls=opportunistic").map(|m| m.0), Ok(TlsMode::StartTlsOpportunistic));
+        assert_eq!(mode("smtp://[::1]:25"), Ok((TlsMode::Plain, "::1".into())));
+        assert!(mode("smtp://h?tls=maybe").is_err());
+        assert!(mode("imap://h").is_err());
+    }
+
+    #[test]
+    fn extra_roots_need_a_tls_url_and_a_certificate() {
+        let open = |url: &str, pem: &[u8]| {
+            Transport::open(&TransportConfig::Smtp {
+                url: url.into(),
+                credentials: None,
+                extra_roots: Some(pem.to_vec()),
+            })
+            .err()
+            .map(|e| e.to_string())
+        };
+        let not_a_cert = b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n";
+        let err = open("smtps://127.0.0.1:465", not_a_cert).expect("a broken root is refused");
+        assert!(err.starts_with("smtp.ca_file"), "{err}");
+        let err = open("smtp://127.0.0.1:25", b"").expect("roots without TLS are refused");
+        assert!(err.contains("no TLS"), "{err}");
+    }
 }

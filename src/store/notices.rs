@@ -175,21 +175,27 @@ impl Store {
         Ok(fetch_built(&mut pooled.conn(), sql, &[]).await?)
     }
 
-    /// When the notification worker next has something to do: the earliest of the
-    /// oldest waiting notice's creation plus `batch_window_ms`, and the earliest retry
-    /// of a pending email. `None` when nothing waits. Cost: two indexed reads.
+    /// When the notification worker next has something to do: the earliest of each
+    /// team's due time (see [`NoticeComposer::due_batches`]) and the earliest retry of a
+    /// pending email. `None` when nothing waits. Cost: one read over the waiting notices
+    /// (few: they wait one batch window at most) and one indexed read.
     pub async fn next_notify_due(&self, batch_window_ms: i64) -> Result<Option<i64>, StoreError> {
         let mut pooled = self.db.acquire().await?;
         let mut c = pooled.conn();
-        let (notice,): (Option<i64>,) =
-            fetch!(&mut c, fetch_one, (Option<i64>,), "SELECT MIN(created_at) FROM notices WHERE batched_at IS NULL")?;
+        let (notice,): (Option<i64>,) = fetch!(
+            &mut c,
+            fetch_one,
+            (Option<i64>,),
+            "SELECT MIN(due) FROM (SELECT COALESCE(MIN(CASE WHEN kind = 'leak' THEN created_at END) + $1, \
+             MIN(created_at)) AS due FROM notices WHERE batched_at IS NULL GROUP BY team_id) teams",
+            batch_window_ms
+        )?;
         let (mail,): (Option<i64>,) = fetch!(
             &mut c,
             fetch_one,
             (Option<i64>,),
             "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'"
         )?;
-        let notice = notice.map(|at| at.saturating_add(batch_window_ms));
         Ok(match (notice, mail) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -209,15 +215,18 @@ impl NoticeComposer {
         self.at
     }
 
-    /// The waiting notices of every team whose oldest waiting notice was created at or
-    /// before `cutoff` (so a team's notices within one batch window go out together),
-    /// grouped: all leaks of a team in one batch, each restore/delete notice alone.
-    /// At most [`COMPOSE_LIMIT`] notices per call.
+    /// The waiting notices of every team that is due, grouped: all leaks of a team in
+    /// one batch, each restore/delete notice alone. A team is due when its oldest
+    /// waiting leak was created at or before `cutoff` (so its leaks within one batch
+    /// window go out together), or at once when no leak of it waits; a restore or delete
+    /// waits only behind a pending leak of its team, so emails never arrive out of
+    /// order. At most [`COMPOSE_LIMIT`] notices per call.
     pub async fn due_batches(&mut self, cutoff: i64) -> Result<Vec<NoticeBatch>, StoreError> {
         let mut c = self.tx.conn();
         let sql = format!(
             "SELECT {NOTICE_COLUMNS} WHERE n.batched_at IS NULL AND n.team_id IN \
-             (SELECT team_id FROM notices WHERE batched_at IS NULL GROUP BY team_id HAVING MIN(created_at) <= $1) \
+             (SELECT team_id FROM notices WHERE batched_at IS NULL GROUP BY team_id \
+             HAVING COALESCE(MIN(CASE WHEN kind = 'leak' THEN created_at END), $1) <= $1) \
              ORDER BY n.team_id, n.id LIMIT $2"
         );
         let notices: Vec<Notice> =

@@ -2,12 +2,25 @@
 //! worker claims from, and the redacted results.
 //!
 //! Claiming is one `UPDATE … RETURNING`: on PostgreSQL its subquery takes the oldest
-//! queued row `FOR UPDATE SKIP LOCKED`, so concurrent replicas never claim the same job
-//! and never wait on each other; on SQLite the statement runs under the database's
-//! single write lock. Finishing is conditional on the job still `running`, so a job
-//! cancelled meanwhile keeps its `cancelled` status.
+//! claimable row `FOR UPDATE SKIP LOCKED`, so concurrent replicas never claim the same
+//! job and never wait on each other; on SQLite the statement runs under the database's
+//! single write lock.
+//!
+//! A claim is a lease: the worker renews `claimed_until` while it scans
+//! ([`Store::renew_scan_job`]). A `running` job whose lease ran out (its replica died
+//! or hung) is claimable again, up to [`MAX_SCAN_JOB_ATTEMPTS`] claims in all; then
+//! [`Store::fail_abandoned_scan_jobs`] fails it. Each claim increments `attempts`, and
+//! renewing and finishing are conditional on the job still `running` under the same
+//! attempt: a job cancelled meanwhile keeps its `cancelled` status, and a worker whose
+//! lease was taken over can no longer store results.
+
+use std::time::Duration;
 
 use super::{Conn, Db, Store, StoreError, execute, fetch, now_ms};
+
+/// Claims of one job before it is failed. A job whose scan kills its replica (say, a
+/// repository that exhausts memory) takes down at most this many workers.
+pub const MAX_SCAN_JOB_ATTEMPTS: i64 = 3;
 
 /// Job status names, as stored and as shown by the API.
 pub mod status {
@@ -46,6 +59,10 @@ pub struct ScanJob {
     pub findings: Option<String>,
     pub stats: Option<String>,
     pub error: Option<String>,
+    /// While `running`: until when the worker's lease holds (UTC ms).
+    pub claimed_until: Option<i64>,
+    /// How many times the job was claimed; the current claim's fence.
+    pub attempts: i64,
 }
 
 /// What [`Store::cancel_scan_job`] did.
@@ -58,7 +75,13 @@ pub enum CancelOutcome {
 }
 
 const COLUMNS: &str = "id, repo, git_ref, history, revoke, requested_by, status, created_at, started_at, \
-                       finished_at, findings, stats, error";
+                       finished_at, findings, stats, error, claimed_until, attempts";
+
+/// A job another worker may claim: queued, or running under a lease that ran out ($1:
+/// now) with claims left ($2: the attempt limit). A lease-less running row (written
+/// before leases existed) counts as expired.
+const CLAIMABLE: &str = "(status = 'queued' OR (status = 'running' AND COALESCE(claimed_until, 0) < $1 \
+                         AND attempts < $2))";
 
 impl Store {
     /// Enqueues `job` with a fresh random id (128 bits, hex). Cost: one insert.
@@ -118,14 +141,15 @@ impl Store {
         Ok(rows)
     }
 
-    /// Cancels a queued or running job. A running scan finishes in its worker, but its
-    /// results are discarded. Cost: one conditional update (plus a read when it fails).
+    /// Cancels a queued or running job. A running scan's worker sees it at its next lease
+    /// renewal and stops; whatever it had found is discarded. Cost: one conditional
+    /// update (plus a read when it fails).
     pub async fn cancel_scan_job(&self, id: &str) -> Result<CancelOutcome, StoreError> {
         let mut pooled = self.db.acquire().await?;
         let mut c = pooled.conn();
         let changed = execute!(
             &mut c,
-            "UPDATE scan_jobs SET status = 'cancelled', finished_at = $2 \
+            "UPDATE scan_jobs SET status = 'cancelled', finished_at = $2, claimed_until = NULL \
              WHERE id = $1 AND status IN ('queued', 'running')",
             id,
             now_ms()
@@ -141,36 +165,87 @@ impl Store {
         })
     }
 
-    /// Claims the oldest queued job (marks it `running`), or `None` when the queue is
-    /// empty. Safe across replicas (see the module doc). Cost: one statement.
-    pub async fn claim_scan_job(&self) -> Result<Option<ScanJob>, StoreError> {
+    /// Claims the oldest claimable job (see the module doc) for `lease`: marks it
+    /// `running`, counts the attempt. `None` when there is none. Safe across replicas.
+    /// Cost: one statement.
+    pub async fn claim_scan_job(&self, lease: Duration) -> Result<Option<ScanJob>, StoreError> {
         let lock = match &self.db {
             Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
             Db::Sqlite(_) => "",
         };
         let sql = format!(
-            "UPDATE scan_jobs SET status = 'running', started_at = $1 WHERE id = \
-             (SELECT id FROM scan_jobs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1{lock}) \
-             AND status = 'queued' RETURNING {COLUMNS}"
+            "UPDATE scan_jobs SET status = 'running', started_at = $1, claimed_until = $3, attempts = attempts + 1 \
+             WHERE id = (SELECT id FROM scan_jobs WHERE {CLAIMABLE} ORDER BY created_at, id LIMIT 1{lock}) \
+             AND {CLAIMABLE} RETURNING {COLUMNS}"
         );
+        let now = now_ms();
         let mut pooled = self.db.acquire().await?;
         let mut c = pooled.conn();
-        Ok(fetch!(&mut c, fetch_optional, ScanJob, sqlx::AssertSqlSafe(sql), now_ms())?)
+        Ok(fetch!(
+            &mut c,
+            fetch_optional,
+            ScanJob,
+            sqlx::AssertSqlSafe(sql),
+            now,
+            MAX_SCAN_JOB_ATTEMPTS,
+            now.saturating_add(millis(lease))
+        )?)
     }
 
-    /// Stores the results of a running job (`done`). False when the job is no longer
-    /// running (cancelled): nothing is stored. Cost: one conditional update.
-    pub async fn finish_scan_job(&self, id: &str, findings_json: &str, stats_json: &str) -> Result<bool, StoreError> {
+    /// Extends the lease of job `id` under claim `attempt` to `lease` from now. False
+    /// when the job is no longer running under that claim (cancelled, or taken over
+    /// after the lease ran out): the worker should stop. Cost: one conditional update.
+    pub async fn renew_scan_job(&self, id: &str, attempt: i64, lease: Duration) -> Result<bool, StoreError> {
         let mut pooled = self.db.acquire().await?;
         let mut c = pooled.conn();
-        end(&mut c, id, status::DONE, Some(findings_json), Some(stats_json), None).await
+        let changed = execute!(
+            &mut c,
+            "UPDATE scan_jobs SET claimed_until = $3 WHERE id = $1 AND attempts = $2 AND status = 'running'",
+            id,
+            attempt,
+            now_ms().saturating_add(millis(lease))
+        )?;
+        Ok(changed == 1)
     }
 
-    /// Marks a running job `failed` with `error` (a message without secrets).
-    pub async fn fail_scan_job(&self, id: &str, error: &str) -> Result<bool, StoreError> {
+    /// Fails the running jobs whose lease ran out on their last allowed claim. Returns
+    /// how many. Cost: one update over the running jobs.
+    pub async fn fail_abandoned_scan_jobs(&self) -> Result<u64, StoreError> {
         let mut pooled = self.db.acquire().await?;
         let mut c = pooled.conn();
-        end(&mut c, id, status::FAILED, None, None, Some(error)).await
+        let now = now_ms();
+        let error = format!("abandoned: its worker stopped without finishing ({MAX_SCAN_JOB_ATTEMPTS} attempts)");
+        Ok(execute!(
+            &mut c,
+            "UPDATE scan_jobs SET status = 'failed', finished_at = $1, error = $3, claimed_until = NULL \
+             WHERE status = 'running' AND COALESCE(claimed_until, 0) < $1 AND attempts >= $2",
+            now,
+            MAX_SCAN_JOB_ATTEMPTS,
+            &error
+        )?)
+    }
+
+    /// Stores the results of job `id` under claim `attempt` (`done`). False when the job
+    /// is no longer running under that claim (cancelled, or taken over): nothing is
+    /// stored. Cost: one conditional update.
+    pub async fn finish_scan_job(
+        &self,
+        id: &str,
+        attempt: i64,
+        findings_json: &str,
+        stats_json: &str,
+    ) -> Result<bool, StoreError> {
+        let mut pooled = self.db.acquire().await?;
+        let mut c = pooled.conn();
+        end(&mut c, id, attempt, status::DONE, Some(findings_json), Some(stats_json), None).await
+    }
+
+    /// Marks job `id` under claim `attempt` `failed` with `error` (a message without
+    /// secrets); false as for [`Store::finish_scan_job`].
+    pub async fn fail_scan_job(&self, id: &str, attempt: i64, error: &str) -> Result<bool, StoreError> {
+        let mut pooled = self.db.acquire().await?;
+        let mut c = pooled.conn();
+        end(&mut c, id, attempt, status::FAILED, None, None, Some(error)).await
     }
 
     /// Deletes jobs created more than `days` days ago. Returns how many.
@@ -185,6 +260,7 @@ impl Store {
 async fn end(
     c: &mut Conn<'_>,
     id: &str,
+    attempt: i64,
     status: &str,
     findings: Option<&str>,
     stats: Option<&str>,
@@ -192,14 +268,19 @@ async fn end(
 ) -> Result<bool, StoreError> {
     let changed = execute!(
         c,
-        "UPDATE scan_jobs SET status = $2, finished_at = $3, findings = $4, stats = $5, error = $6 \
-         WHERE id = $1 AND status = 'running'",
+        "UPDATE scan_jobs SET status = $2, finished_at = $3, findings = $4, stats = $5, error = $6, \
+         claimed_until = NULL WHERE id = $1 AND status = 'running' AND attempts = $7",
         id,
         status,
         now_ms(),
         findings,
         stats,
-        error
+        error,
+        attempt
     )?;
     Ok(changed == 1)
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

@@ -20,6 +20,7 @@ mod scale;
 mod scan_changes;
 mod scan_cli;
 mod scan_git;
+mod scan_git_control;
 mod scan_git_incremental;
 mod serve;
 mod store_audit;

@@ -57,6 +57,7 @@ impl V1Error {
             V1Error::Repo(RepoRejection::Scheme(_)) => (StatusCode::FORBIDDEN, "scheme_not_allowed"),
             V1Error::Repo(RepoRejection::Path) => (StatusCode::FORBIDDEN, "path_not_allowed"),
             V1Error::Repo(RepoRejection::Host(_)) => (StatusCode::FORBIDDEN, "host_not_allowed"),
+            V1Error::Repo(RepoRejection::Unresolved(_)) => (StatusCode::BAD_REQUEST, "invalid_repo"),
             V1Error::Disabled => (StatusCode::NOT_FOUND, "api_disabled"),
             V1Error::ScanNotFound(_) => (StatusCode::NOT_FOUND, "scan_not_found"),
             V1Error::AlreadyEnded { .. } => (StatusCode::CONFLICT, "already_ended"),

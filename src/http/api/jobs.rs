@@ -28,9 +28,11 @@ pub struct ScanRequest {
     /// A local path under `api.allowed_roots`, or a URL with a scheme in
     /// `api.allowed_schemes`.
     repo: String,
-    /// One ref or commit to scan from; default every ref.
+    /// One ref or commit to scan from; default every ref (with `history: false`, HEAD).
     #[serde(rename = "ref", default)]
     git_ref: Option<String>,
+    /// `true` (default): every commit reachable from the ref(s). `false`: only the tree
+    /// at `ref` (or HEAD), as a checkout of it holds; findings name that commit.
     #[serde(default = "yes")]
     history: bool,
     #[serde(default)]
@@ -45,7 +47,7 @@ fn yes() -> bool {
     request_body(content = ScanRequest, content_type = "application/json"),
     responses(
         (status = 202, description = "`{\"id\", \"status\": \"queued\"}` and `Location`"),
-        (status = 400, description = "`malformed_body`, `invalid_repo`, `invalid_ref`, `unsupported`"),
+        (status = 400, description = "`malformed_body`, `invalid_repo`, `invalid_ref`"),
         (status = 403, description = "`path_not_allowed`, `scheme_not_allowed`, `host_not_allowed`"),
         (status = 401, description = "missing or unknown bearer token (`missing_token`, `bad_token`)"), (status = 429, description = "per-token rate limit exceeded (`rate_limited`, `Retry-After`)"),
     ))]
@@ -58,12 +60,6 @@ pub async fn create(
     let limit = 64 * 1024;
     let body = crate::http::read_body(body, limit)?;
     let request: ScanRequest = serde_json::from_slice(&body).map_err(|e| ApiError::malformed(&e))?;
-    if !request.history {
-        return Err(V1Error::bad_request(
-            "unsupported",
-            "\"history\": false (scanning only the tip) is not supported; omit it or send true",
-        ));
-    }
     if let Some(r) = &request.git_ref
         && (r.is_empty()
             || r.len() > 256
@@ -94,7 +90,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/v1/scans/{id}", tag = "api", security(("bearer" = [])),
     params(("id" = String, Path, description = "job id")),
     responses(
-        (status = 200, description = "`{id, status, repo, ref, requested_by, created_at, started_at, finished_at, findings, findings_count, stats, error}`"),
+        (status = 200, description = "`{id, status, repo, ref, history, revoke, requested_by, created_at, started_at, finished_at, attempts, findings, findings_count, stats, error}`"),
         (status = 404, description = "`scan_not_found`"),
         (status = 401, description = "missing or unknown bearer token (`missing_token`, `bad_token`)"), (status = 429, description = "per-token rate limit exceeded (`rate_limited`, `Retry-After`)"),
     ))]
@@ -177,6 +173,7 @@ pub fn job_json(job: &ScanJob, with_findings: bool) -> Value {
         "created_at": format_ms(job.created_at),
         "started_at": job.started_at.map(format_ms),
         "finished_at": job.finished_at.map(format_ms),
+        "attempts": job.attempts,
         "findings_count": findings.as_array().map_or(0, Vec::len),
         "stats": parse(&job.stats),
         "error": job.error,

@@ -1,11 +1,20 @@
 //! Which repositories `POST /v1/scans` may read: local paths only under
 //! `api.allowed_roots` (after resolving symlinks and `..`), URLs only with a scheme in
 //! `api.allowed_schemes`, and never a loopback, private or link-local host.
+//!
+//! A host name is checked twice: when the job is queued ([`RepoPolicy::check`]), and
+//! by the worker right before it clones ([`RepoPolicy::clone_options`]), which
+//! resolves the name once, checks every address, and pins an HTTP(S) clone to the first
+//! one with redirects refused. A DNS answer that changes between the check and the
+//! clone (DNS rebinding), or a redirect to an internal host, therefore never reaches an
+//! internal address. Other network schemes (`ssh://`, `git://`) resolve the name again
+//! in their own client: there the check narrows the window but does not close it.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::git::source::is_url;
+use crate::git::{CloneOptions, Pin, Redirects};
 
 /// The checked policy (roots canonicalized once at start).
 #[derive(Debug, Clone, Default)]
@@ -25,6 +34,8 @@ pub enum RepoRejection {
     Path,
     #[error("host {0:?} is internal (loopback, private or link-local): not allowed")]
     Host(String),
+    #[error("host {0:?} does not resolve")]
+    Unresolved(String),
 }
 
 /// An allowed root that cannot be resolved.
@@ -75,6 +86,42 @@ impl RepoPolicy {
         Ok(repo.to_string())
     }
 
+    /// How the worker may clone `repo` (a value [`RepoPolicy::check`] returned), checked
+    /// again now: local paths and `file://` against the roots; a network URL's host
+    /// resolved once, refused if any address is internal, and, for HTTP(S), pinned to
+    /// the first address with redirects refused (see the module doc).
+    pub async fn clone_options(&self, repo: &str) -> Result<CloneOptions, RepoRejection> {
+        let checked = self.check(repo).await?;
+        let Ok(url) = url::Url::parse(&checked) else {
+            // A local path or an scp-like ssh address: nothing to pin.
+            return Ok(CloneOptions::default());
+        };
+        let scheme = url.scheme();
+        let (Some(host), Some(port)) = (url.host(), url.port_or_known_default()) else {
+            return Ok(CloneOptions::default());
+        };
+        let addr = match host {
+            url::Host::Ipv4(v4) => IpAddr::V4(v4),
+            url::Host::Ipv6(v6) => IpAddr::V6(v6),
+            url::Host::Domain(name) => {
+                let addrs: Vec<IpAddr> = tokio::net::lookup_host((name, port))
+                    .await
+                    .map_err(|_| RepoRejection::Unresolved(name.to_string()))?
+                    .map(|a| a.ip())
+                    .collect();
+                pick_address(name, &addrs)?
+            }
+        };
+        if !matches!(scheme, "http" | "https") {
+            return Ok(CloneOptions::default());
+        }
+        let pin = match host {
+            url::Host::Domain(name) => Some(Pin { host: name.to_string(), port, addr }),
+            _ => None,
+        };
+        Ok(CloneOptions { pin, redirects: Redirects::Refuse })
+    }
+
     fn local(&self, path: &Path) -> Result<PathBuf, RepoRejection> {
         if !path.is_absolute() {
             return Err(RepoRejection::Invalid("a local path must be absolute"));
@@ -113,6 +160,16 @@ async fn refuse_internal(host: &str) -> Result<(), RepoRejection> {
         return refused();
     }
     Ok(())
+}
+
+/// The address to pin `host` to among those it resolved to: the first, when none is
+/// internal (one internal address refuses the host: a rebinding name may answer
+/// either).
+fn pick_address(host: &str, addrs: &[IpAddr]) -> Result<IpAddr, RepoRejection> {
+    if addrs.iter().any(|a| is_internal(*a)) {
+        return Err(RepoRejection::Host(host.to_string()));
+    }
+    addrs.first().copied().ok_or_else(|| RepoRejection::Unresolved(host.to_string()))
 }
 
 /// Loopback, private, link-local, shared (CGNAT), unspecified, broadcast, multicast,
@@ -167,5 +224,26 @@ mod tests {
         for public in ["140.82.112.3", "2606:50c0:8000::153"] {
             assert!(!is_internal(public.parse().unwrap()), "{public}");
         }
+    }
+
+    #[test]
+    fn the_pinned_address_is_a_checked_one() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let public = [ip("140.82.112.3"), ip("140.82.112.4")];
+        assert_eq!(pick_address("git.example.org", &public).unwrap(), public[0]);
+        let rebinding = [ip("140.82.112.3"), ip("127.0.0.1")];
+        assert!(matches!(pick_address("evil.example", &rebinding), Err(RepoRejection::Host(_))));
+        assert!(matches!(pick_address("nowhere.example", &[]), Err(RepoRejection::Unresolved(_))));
+    }
+
+    #[tokio::test]
+    async fn clone_options_refuse_redirects_and_internal_hosts_at_clone_time() {
+        let policy = RepoPolicy::new(&[], &["https".to_string(), "http".to_string()]).unwrap();
+        // An address literal needs no DNS: nothing to pin, but redirects are refused.
+        let options = policy.clone_options("https://140.82.112.3/o/r.git").await.unwrap();
+        assert_eq!(options, CloneOptions { pin: None, redirects: Redirects::Refuse });
+        // localhost resolves (here, without a network) to loopback: refused.
+        assert!(matches!(policy.clone_options("http://localhost:8080/r.git").await, Err(RepoRejection::Host(_))));
+        assert!(matches!(policy.clone_options("https://[::1]/r.git").await, Err(RepoRejection::Host(_))));
     }
 }

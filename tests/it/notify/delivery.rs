@@ -18,6 +18,7 @@ both_backends!(
     three_leaks_of_one_team_within_the_window_are_one_email,
     an_email_is_dead_after_max_attempts,
     restore_and_delete_tell_the_team,
+    a_restore_waits_only_behind_a_pending_leak,
     a_team_without_people_goes_to_the_fallback,
 );
 
@@ -321,5 +322,34 @@ async fn without_smtp_emails_are_eml_files() {
     assert!(mail["text"].as_str().unwrap().contains("https://github.com/acme/app/blob/main/.env"));
     assert!(mail["html"].as_str().unwrap().contains("https://github.com/acme/app/blob/main/.env"));
     assert!(!mail["raw"].as_str().unwrap().contains(&token[4..40]));
+    store.close().await;
+}
+
+/// The batch window is for leaks: a restore (or delete) goes out at the next pass,
+/// unless a leak of its team is still waiting for its window, in which case it follows
+/// that leak's email (never before it).
+async fn a_restore_waits_only_behind_a_pending_leak(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    team(&store, "acme", &["alice@example.com"], &[]).await;
+    let sink = SmtpSink::start();
+    let at_once = Notifier::new(store.clone(), options(smtp(sink.url()))).unwrap();
+    let mut windowed = options(smtp(sink.url()));
+    windowed.batch_window = Duration::from_secs(600);
+    let windowed = Notifier::new(store.clone(), windowed).unwrap();
+
+    let (token, first) = add_key(&store, "acme").await;
+    leak(&store, &token, "https://github.com/acme/app").await;
+    assert_eq!(at_once.run_once().await.unwrap().sent, 1, "the leak email");
+    store.restore_key(first, "false alarm", "cli:alice").await.unwrap();
+    assert_eq!(windowed.run_once().await.unwrap().sent, 1, "a restore does not wait for the leak window");
+
+    let (token, second) = add_key(&store, "acme").await;
+    leak(&store, &token, "https://github.com/acme/app").await;
+    store.restore_key(second, "false alarm", "cli:alice").await.unwrap();
+    assert_eq!(windowed.run_once().await.unwrap(), PassSummary::default(), "behind the waiting leak");
+    assert_eq!(at_once.run_once().await.unwrap().sent, 2);
+    let kinds: Vec<String> = store.outbox(None).await.unwrap().into_iter().map(|r| r.kind).collect();
+    assert_eq!(kinds, ["leak", "key_restored", "leak", "key_restored"], "queued in the order they happened");
     store.close().await;
 }

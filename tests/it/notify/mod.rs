@@ -3,6 +3,7 @@
 
 mod delivery;
 mod end_to_end;
+mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -27,6 +28,10 @@ pub struct Delivered {
     /// The HTML part, entities decoded.
     pub html: String,
     pub raw: String,
+    /// Whether the message came over TLS (implicit or after STARTTLS).
+    pub tls: bool,
+    /// The login the client authenticated with, if any.
+    pub login: Option<String>,
 }
 
 /// A real SMTP server on 127.0.0.1 (aiosmtpd), stopped when dropped. Refuses every
@@ -49,11 +54,18 @@ impl SmtpSink {
 
     /// Starts the server on `port`; returns once it accepts connections.
     pub fn start_on(port: u16) -> SmtpSink {
+        SmtpSink::start_with(port, &[])
+    }
+
+    /// Starts the server on `port` with extra `tests/smtp_sink.py serve` options
+    /// (`--tls`, `--cert`, `--key`, `--auth`).
+    pub fn start_with(port: u16, extra: &[&str]) -> SmtpSink {
         let out = tempfile::tempdir().unwrap();
         let mut child = Command::new("/usr/bin/python3")
             .arg(crate::support::root().join("tests/smtp_sink.py"))
             .args(["serve", "--port", &port.to_string(), "--dir"])
             .arg(out.path())
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -127,7 +139,7 @@ pub fn options(transport: TransportConfig) -> NotifyOptions {
 }
 
 pub fn smtp(url: String) -> TransportConfig {
-    TransportConfig::Smtp { url, credentials: None }
+    TransportConfig::Smtp { url, credentials: None, extra_roots: None }
 }
 
 /// Stores a new random key for `team`; returns (token, key id).

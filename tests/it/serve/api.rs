@@ -16,6 +16,7 @@ use crate::scan_git::Repo;
 use crate::testdb::{TestDb, raw_sql};
 
 const SECOPS: &str = "secops-0123456789abcdef";
+const LEASE: Duration = Duration::from_secs(60);
 const OTHER: &str = "other-0123456789abcdef0";
 
 /// API settings: two tokens (`secops`, `other`), `rate` requests a minute, local
@@ -250,7 +251,6 @@ async fn repository_restrictions(backend: Backend) {
         (json!({ "repo": "https://user:pw@[::1]:8443/o/r.git" }), 403, "host_not_allowed"),
         (json!({ "repo": "https://169.254.169.254/latest" }), 403, "host_not_allowed"),
         (json!({ "repo": "https://localhost/o/r.git" }), 403, "host_not_allowed"),
-        (json!({ "repo": inside.display().to_string(), "history": false }), 400, "unsupported"),
         (json!({ "repo": inside.display().to_string(), "ref": "--upload-pack=x" }), 400, "invalid_ref"),
         (json!({ "repo": inside.display().to_string(), "extra": 1 }), 400, "malformed_body"),
         (json!({ "ref": "main" }), 400, "malformed_body"),
@@ -305,17 +305,18 @@ async fn scan_job_queue(backend: Backend) {
     let second = store.create_scan_job(&new("/b")).await.unwrap();
     let third = store.create_scan_job(&new("/c")).await.unwrap();
     assert_eq!(first.status, "queued");
-    let claimed = store.claim_scan_job().await.unwrap().unwrap();
+    let claimed = store.claim_scan_job(LEASE).await.unwrap().unwrap();
     assert_eq!((claimed.id.as_str(), claimed.status.as_str()), (first.id.as_str(), "running"));
     assert!(claimed.started_at.is_some());
     assert_eq!(store.cancel_scan_job(&second.id).await.unwrap(), CancelOutcome::Cancelled);
     assert_eq!(store.cancel_scan_job(&claimed.id).await.unwrap(), CancelOutcome::Cancelled);
-    assert!(!store.finish_scan_job(&claimed.id, "[]", "{}").await.unwrap(), "cancelled: results discarded");
+    assert!(!store.renew_scan_job(&claimed.id, claimed.attempts, LEASE).await.unwrap(), "cancelled: the worker stops");
+    assert!(!store.finish_scan_job(&claimed.id, 1, "[]", "{}").await.unwrap(), "cancelled: results discarded");
     assert_eq!(store.scan_job(&claimed.id).await.unwrap().unwrap().findings, None);
-    let next = store.claim_scan_job().await.unwrap().unwrap();
+    let next = store.claim_scan_job(LEASE).await.unwrap().unwrap();
     assert_eq!(next.id, third.id, "cancelled jobs are not claimed");
-    assert!(store.claim_scan_job().await.unwrap().is_none());
-    assert!(store.finish_scan_job(&next.id, "[]", "{\"files\":0}").await.unwrap());
+    assert!(store.claim_scan_job(LEASE).await.unwrap().is_none());
+    assert!(store.finish_scan_job(&next.id, 1, "[]", "{\"files\":0}").await.unwrap());
     assert_eq!(store.cancel_scan_job(&next.id).await.unwrap(), CancelOutcome::AlreadyEnded("done".into()));
     assert_eq!(store.cancel_scan_job("nope").await.unwrap(), CancelOutcome::NotFound);
     assert_eq!(store.purge_scan_jobs(1).await.unwrap(), 0);
@@ -345,7 +346,7 @@ async fn concurrent_claims_take_each_job_once(backend: Backend) {
             tokio::spawn(async move {
                 let mut mine = Vec::new();
                 for _ in 0..40 {
-                    match store.claim_scan_job().await.unwrap() {
+                    match store.claim_scan_job(LEASE).await.unwrap() {
                         Some(job) => mine.push(job.id),
                         None => break,
                     }
@@ -365,3 +366,160 @@ async fn concurrent_claims_take_each_job_once(backend: Backend) {
     store.close().await;
 }
 on_both_backends!(concurrent_claims_take_each_job_once);
+
+/// `"history": false` scans only the tree at `ref` (default HEAD); jobs remember clean
+/// blobs like `revokd scan --git` and skip them on the next scan of the repository.
+async fn tip_only_scans_and_remembered_blobs(backend: Backend) {
+    let api = Api::start(backend, 600, &["https"]).await;
+    let (old, new) = (token("tip old"), token("tip new"));
+    let mut repo = Repo::new();
+    repo.write("README", "hello\n");
+    repo.write("a.py", &format!("KEY = \"{old}\"\n"));
+    let first = repo.commit("old key");
+    std::fs::remove_file(repo.path().join("a.py")).unwrap();
+    repo.write("b.py", &format!("KEY = \"{new}\"\n"));
+    let head = repo.commit("rotate key");
+    crate::scan_git::git_in(api.root.path(), &["clone", "--quiet", &repo.path().display().to_string(), "repo"], 0);
+    let dir = api.root.path().join("repo").display().to_string();
+    let places = |job: &Value| -> Vec<(String, String)> {
+        let findings = job["findings"].as_array().unwrap();
+        findings.iter().map(|f| (f["path"].as_str().unwrap().into(), f["commit"].as_str().unwrap().into())).collect()
+    };
+
+    let tip = api.wait(&api.queue(json!({ "repo": dir, "history": false })).await).await;
+    assert_eq!(tip["status"], "done", "{tip}");
+    assert_eq!(tip["history"], false);
+    assert_eq!(places(&tip), [("b.py".to_string(), head.clone())], "only what HEAD holds: {tip}");
+    assert_eq!(tip["stats"]["history"]["commits"], 1, "{tip}");
+    let at_first = api.wait(&api.queue(json!({ "repo": dir, "history": false, "ref": first })).await).await;
+    assert_eq!(places(&at_first), [("a.py".to_string(), first.clone())], "{at_first}");
+
+    // The full history: both keys. README was remembered as clean by the scans above.
+    let full = api.wait(&api.queue(json!({ "repo": dir })).await).await;
+    assert_eq!(places(&full), [("a.py".to_string(), first.clone()), ("b.py".to_string(), head.clone())], "{full}");
+    let stats = &full["stats"]["history"];
+    assert_eq!((stats["blobs"].as_u64(), stats["blobs_remembered"].as_u64()), (Some(3), Some(1)), "{full}");
+    assert_eq!(full["stats"]["files"], 2, "only the two new blobs were read: {full}");
+    let again = api.wait(&api.queue(json!({ "repo": dir })).await).await;
+    assert_eq!(places(&again), places(&full), "the same findings on a rescan");
+    assert_eq!(again["stats"]["history"]["blobs_remembered"], 1, "{again}");
+    api.h.finish().await;
+}
+on_both_backends!(tip_only_scans_and_remembered_blobs);
+
+/// A job left `running` by a replica that died (its lease ran out) is run again by a
+/// live worker and ends `done`, its attempts counted.
+async fn an_abandoned_job_is_run_again(backend: Backend) {
+    let api = Api::start(backend, 600, &["https"]).await;
+    let secret = token("abandoned");
+    let (dir, introduced) = api.repo_with_deleted_secret(&secret);
+    let sql = format!(
+        "INSERT INTO scan_jobs (id, repo, history, revoke, requested_by, status, created_at, started_at, \
+         claimed_until, attempts) VALUES ('00000000000000000000000000000abc', '{}', TRUE, FALSE, 'secops', \
+         'running', 1, 2, 3, 1)",
+        std::fs::canonicalize(&dir).unwrap().display()
+    );
+    raw_sql(&api.h.store, &sql).await;
+    let job = api.wait("00000000000000000000000000000abc").await;
+    assert_eq!((job["status"].as_str(), job["attempts"].as_u64()), (Some("done"), Some(2)), "{job}");
+    assert_eq!(job["findings"][0]["commit"], introduced.as_str(), "{job}");
+    api.h.finish().await;
+}
+on_both_backends!(an_abandoned_job_is_run_again);
+
+/// Leases: renewed while held; an expired lease lets another worker take the job over,
+/// and fences the first (its renewals and results no longer count); a job whose lease
+/// expired on its last attempt is failed.
+async fn scan_job_leases(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let job = NewScanJob { repo: "/r".into(), git_ref: None, history: true, revoke: false, requested_by: "t".into() };
+    let queued = store.create_scan_job(&job).await.unwrap();
+    assert_eq!((queued.attempts, queued.claimed_until), (0, None));
+    let first = store.claim_scan_job(LEASE).await.unwrap().unwrap();
+    assert_eq!(first.attempts, 1);
+    assert!(first.claimed_until.unwrap() > first.started_at.unwrap() + 59_000, "{first:?}");
+    assert!(store.claim_scan_job(LEASE).await.unwrap().is_none(), "a held lease is not claimable");
+    assert!(store.renew_scan_job(&first.id, 1, LEASE).await.unwrap());
+    assert_eq!(store.fail_abandoned_scan_jobs().await.unwrap(), 0);
+
+    // The first worker's replica dies: its lease runs out.
+    raw_sql(&store, "UPDATE scan_jobs SET claimed_until = 1").await;
+    let second = store.claim_scan_job(LEASE).await.unwrap().unwrap();
+    assert_eq!((second.id.as_str(), second.attempts), (first.id.as_str(), 2));
+    assert!(!store.renew_scan_job(&first.id, 1, LEASE).await.unwrap(), "the first worker is fenced off");
+    assert!(!store.finish_scan_job(&first.id, 1, "[]", "{}").await.unwrap());
+    assert!(store.renew_scan_job(&first.id, 2, LEASE).await.unwrap());
+
+    // Third attempt dies too: out of attempts, the job is failed, not claimed again.
+    raw_sql(&store, "UPDATE scan_jobs SET claimed_until = 1").await;
+    assert_eq!(store.claim_scan_job(LEASE).await.unwrap().unwrap().attempts, 3);
+    raw_sql(&store, "UPDATE scan_jobs SET claimed_until = 1").await;
+    assert!(store.claim_scan_job(LEASE).await.unwrap().is_none());
+    assert_eq!(store.fail_abandoned_scan_jobs().await.unwrap(), 1);
+    let failed = store.scan_job(&first.id).await.unwrap().unwrap();
+    assert_eq!(failed.status, "failed");
+    assert!(failed.error.as_deref().unwrap().contains("3 attempts"), "{failed:?}");
+    assert!(failed.finished_at.is_some() && failed.claimed_until.is_none());
+    store.close().await;
+}
+on_both_backends!(scan_job_leases);
+
+/// `DELETE` stops a running scan: the worker notices at its next lease renewal, stops
+/// between commits or blobs, stores nothing (not even clean blobs to remember) and
+/// moves on to the next job.
+async fn cancel_stops_a_running_scan(backend: Backend) {
+    let api = Api::start(backend, 600, &["https"]).await;
+    let big = api.root.path().join("big");
+    std::fs::create_dir(&big).unwrap();
+    crate::scan_git::git_in(&big, &["init", "--quiet", "--initial-branch=main"], 0);
+    // 40,000 commits, each a new blob: many seconds of work for a debug build (about
+    // 10 s for 20,000 on the shared 2-core machine), against a stop within a second.
+    let mut stream = String::new();
+    for n in 0..40_000u32 {
+        let content = format!("line {n}\n");
+        stream.push_str(&format!(
+            "commit refs/heads/main\ncommitter A <a@example.com> {} +0000\ndata 1\nc\nM 644 inline f{}.txt\ndata {}\n{content}\n",
+            1_700_000_000 + n,
+            n % 100,
+            content.len()
+        ));
+    }
+    let mut import = std::process::Command::new("git")
+        .args(["fast-import", "--quiet"])
+        .current_dir(&big)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut import.stdin.take().unwrap(), stream.as_bytes()).unwrap();
+    assert!(import.wait().unwrap().success());
+
+    let id = api.queue(json!({ "repo": big.display().to_string() })).await;
+    let mut running = false;
+    for _ in 0..300 {
+        let job: Value = api.get(&format!("/v1/scans/{id}")).await.json().await.unwrap();
+        running = job["status"] == "running";
+        if running || job["status"] != "queued" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(running, "the job started");
+    let deleted = api.request(reqwest::Method::DELETE, &format!("/v1/scans/{id}"), Some(SECOPS)).send().await.unwrap();
+    assert_eq!(deleted.status().as_u16(), 200);
+    // The worker is free again: a small job queued after it runs to the end.
+    let (small, _) = api.repo_with_deleted_secret(&token("after cancel"));
+    let next = api.wait(&api.queue(json!({ "repo": small.display().to_string() })).await).await;
+    assert_eq!(next["status"], "done", "{next}");
+    let job: Value = api.get(&format!("/v1/scans/{id}")).await.json().await.unwrap();
+    assert_eq!((job["status"].as_str(), &job["stats"]), (Some("cancelled"), &Value::Null), "{job}");
+    let rules = revokd::patterns::RuleSet::load(&[]).unwrap();
+    let scan_key = revokd::git::scan_key(rules.version(), &Default::default());
+    let key = std::fs::canonicalize(big.join(".git")).unwrap().display().to_string();
+    let remembered = api.h.store.remembered_blobs(&key, &scan_key).await.unwrap();
+    assert!(remembered.is_empty(), "the stopped scan remembered {} blobs: it ran to the end", remembered.len());
+    let small_key = std::fs::canonicalize(small.join(".git")).unwrap().display().to_string();
+    assert!(!api.h.store.remembered_blobs(&small_key, &scan_key).await.unwrap().is_empty(), "a finished job remembers");
+    api.h.finish().await;
+}
+on_both_backends!(cancel_stops_a_running_scan);
