@@ -179,6 +179,9 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     if api_with_new_tokens != new.api || old.api.tokens_file.is_some() != new.api.tokens_file.is_some() {
         changed.push("api");
     }
+    if old.console != new.console {
+        changed.push("console");
+    }
     if old.log.format != new.log.format {
         changed.push("log.format");
     }
