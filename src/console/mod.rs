@@ -128,10 +128,9 @@ impl ConsoleState {
     /// Takes one sign-in attempt from `client`'s allowance, or says how many seconds
     /// to wait.
     fn sign_in_allowed(&self, client: IpAddr) -> Result<(), ConsoleError> {
-        self.inner
-            .sign_in_limit
-            .check_key(&client)
-            .map_err(|not_until| ConsoleError::RateLimited(not_until.wait_time_from(self.inner.clock.now()).as_secs().max(1)))
+        self.inner.sign_in_limit.check_key(&client).map_err(|not_until| {
+            ConsoleError::RateLimited(not_until.wait_time_from(self.inner.clock.now()).as_secs().max(1))
+        })
     }
 }
 
@@ -139,7 +138,10 @@ impl ConsoleState {
 /// 404 with a page saying how to turn it on.
 pub fn router<S: Clone + Send + Sync + 'static>(console: Option<ConsoleState>) -> Router<S> {
     let Some(console) = console else {
-        return Router::new().route("/console", any(disabled)).route("/console/{*rest}", any(disabled));
+        return Router::new()
+            .route("/console", any(disabled))
+            .route("/console/", any(disabled))
+            .route("/console/{*rest}", any(disabled));
     };
     Router::new()
         .route("/console", get(|| async { Redirect::permanent("/console/") }))
@@ -204,11 +206,7 @@ impl FromRequestParts<ConsoleState> for Operator {
 impl Operator {
     /// `Ok` when the operator's role grants `permission`, else 403.
     pub fn require(&self, permission: Permission) -> Result<(), ConsoleError> {
-        if self.role.allows(permission) {
-            Ok(())
-        } else {
-            Err(ConsoleError::Forbidden { role: self.role, permission })
-        }
+        if self.role.allows(permission) { Ok(()) } else { Err(ConsoleError::Forbidden { role: self.role, permission }) }
     }
 
     /// `Ok` when `presented` is this session's CSRF token (constant-time comparison).

@@ -98,8 +98,8 @@ mod tests {
 
     #[test]
     fn values_are_escaped() {
-        let html = render("error.html", minijinja::context! { status => 400, title => "t", message => "<script>" })
-            .unwrap();
+        let html =
+            render("error.html", minijinja::context! { status => 400, title => "t", message => "<script>" }).unwrap();
         assert!(html.contains("&lt;script&gt;") && !html.contains("<script>"), "{html}");
     }
 }

@@ -85,11 +85,7 @@ impl AuditForm {
 
 /// `a=1&b=x%20y` from pairs.
 fn serde_urlencoded_pairs(pairs: &[(&str, String)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    pairs.iter().map(|(k, v)| format!("{k}={}", percent_encode(v))).collect::<Vec<_>>().join("&")
 }
 
 /// Percent-encodes everything but unreserved characters (RFC 3986).

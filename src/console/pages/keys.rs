@@ -34,8 +34,7 @@ pub async fn list(
     let store = console.store();
     let keys = store.keys(&KeyFilter { team: field(&q.team), status }).await?;
     let teams = store.teams().await?;
-    let teams: Vec<Value> =
-        teams.iter().map(|t| json!({ "name": t.name, "active_keys": t.active_keys })).collect();
+    let teams: Vec<Value> = teams.iter().map(|t| json!({ "name": t.name, "active_keys": t.active_keys })).collect();
     let rows: Vec<Value> = keys.iter().map(view).collect();
     page(
         &operator,

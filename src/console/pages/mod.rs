@@ -70,7 +70,10 @@ mod tests {
     #[test]
     fn time_fields() {
         let now = 1_764_388_800_000;
-        assert_eq!(time_text(&Some(" 2025-11-29T04:00 ".into()), "since", now).unwrap().unwrap(), "2025-11-29T04:00:00Z");
+        assert_eq!(
+            time_text(&Some(" 2025-11-29T04:00 ".into()), "since", now).unwrap().unwrap(),
+            "2025-11-29T04:00:00Z"
+        );
         assert_eq!(time_ms(&Some("2025-11-29T04:00:00Z".into()), "since", now).unwrap(), Some(now));
         assert_eq!(time_ms(&Some("1h".into()), "since", now).unwrap(), Some(now - 3_600_000));
         assert_eq!(time_ms(&Some("".into()), "since", now).unwrap(), None);

@@ -65,8 +65,12 @@ pub async fn start(
     if repo.is_empty() {
         return Err(ConsoleError::BadRequest("a repository path or URL is required".into()));
     }
-    let request =
-        ScanRequest { repo: repo.to_owned(), git_ref: field(&body.git_ref), history: true, revoke: body.revoke.is_some() };
+    let request = ScanRequest {
+        repo: repo.to_owned(),
+        git_ref: field(&body.git_ref),
+        history: true,
+        revoke: body.revoke.is_some(),
+    };
     let job = console.api().queue_scan(request, &operator.name).await?;
     Ok(see_other(&format!("/console/scans/{}", job.id)))
 }

@@ -60,7 +60,7 @@ pub async fn show(
         "team.html",
         context! {
             team => name.as_str(), members => Serde(members), done => done,
-            active => count("active"), disabled => count("disabled"), deleted => count("deleted"),
+            active_keys => count("active"), disabled_keys => count("disabled"), deleted_keys => count("deleted"),
         },
     )
 }

@@ -38,11 +38,7 @@ pub struct Caller {
 impl Caller {
     /// `Ok` when the caller's role grants `permission`, else 403 `forbidden`.
     pub fn require(&self, permission: Permission) -> Result<(), V1Error> {
-        if self.role.allows(permission) {
-            Ok(())
-        } else {
-            Err(V1Error::Forbidden { role: self.role, permission })
-        }
+        if self.role.allows(permission) { Ok(()) } else { Err(V1Error::Forbidden { role: self.role, permission }) }
     }
 }
 

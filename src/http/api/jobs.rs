@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use super::ApiState;
 use super::auth::Caller;
 use super::error::V1Error;
+use crate::access::Permission;
 use crate::config::redact_url;
 use crate::http::error::ApiError;
-use crate::access::Permission;
 use crate::store::{CancelOutcome, ScanJob, format_ms};
 
 /// Default and largest page of `GET /v1/scans`.

@@ -23,11 +23,11 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+use crate::access::Permission;
 use crate::config::ApiConfig;
 use crate::revoke::Revoker;
 use crate::scan::reader::{DEFAULT_CHUNK_SIZE, InputOutcome, ReadOptions, scan_reader};
 use crate::scan::report::FindingJson;
-use crate::access::Permission;
 use crate::store::{AuditEvent, AuditFilter, AuditFilterError, NewScanJob, ScanJob, Store, StoreError, now_ms};
 use auth::{Caller, RateLimit, TokenSet};
 use error::V1Error;

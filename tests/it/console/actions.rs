@@ -90,12 +90,15 @@ async fn admins_manage_team_members(backend: Backend) {
     let last = admin.post_with_csrf(&remove, &[("email", "new@example.com")]).await;
     assert_eq!(last.status(), StatusCode::CONFLICT);
     assert!(last.text().await.unwrap().contains("last admin"));
-    let events = c
-        .h
-        .store
-        .audit_events(&AuditQuery { actor: Some("console:boss".into()), event: Some("member.*".into()), ..Default::default() })
-        .await
-        .unwrap();
+    let events =
+        c.h.store
+            .audit_events(&AuditQuery {
+                actor: Some("console:boss".into()),
+                event: Some("member.*".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
     let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
     assert_eq!(names, ["member.added", "member.removed"]);
     c.h.finish().await;

@@ -94,7 +94,7 @@ async fn security_engineer_walks_through_the_console() {
     // Phone width.
     browser.resize(390, 844).await;
     browser.goto(&format!("{base}/console/leaks")).await;
-    browser.wait_for_text("What was done").await;
+    browser.wait_for_text(&redacted).await;
     browser.screenshot(&shots, "13-leaks-phone").await;
     browser.goto(&format!("{base}/console/audit")).await;
     browser.wait_for_text("Chain verified").await;
@@ -110,13 +110,14 @@ async fn security_engineer_walks_through_the_console() {
     browser.goto(&format!("{base}/console/keys/{id}")).await;
     browser.wait_for_text("History").await;
     assert_eq!(browser.count("form[action$='/delete']").await, 0, "an auditor sees no key forms");
-    browser.execute(&format!(
-        "const f = document.createElement('form'); f.method = 'post'; f.action = '/console/keys/{id}/delete';
+    browser
+        .execute(&format!(
+            "const f = document.createElement('form'); f.method = 'post'; f.action = '/console/keys/{id}/delete';
          for (const [n, v] of [['csrf', document.querySelector('input[name=csrf]').value], ['reason', 'x']]) {{
            const i = document.createElement('input'); i.type = 'hidden'; i.name = n; i.value = v; f.appendChild(i); }}
          document.body.appendChild(f); f.submit();"
-    ))
-    .await;
+        ))
+        .await;
     let text = browser.wait_for_text("may not restore or delete keys").await;
     assert!(text.contains("403") && text.contains("your role (auditor)"), "{text}");
     assert_eq!(c.h.key_status(id).await, KeyStatus::Active, "the refused action changed nothing");

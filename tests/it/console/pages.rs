@@ -15,17 +15,23 @@ async fn pages_show_a_leak_end_to_end(backend: Backend) {
     let mut admin = c.signed_in(ADMIN).await;
 
     let overview = admin.page("/console/").await;
-    assert!(overview.contains(r#"<div class="num">1</div><div class="label">keys disabled in the last 24 h"#), "{overview}");
+    assert!(
+        overview.contains(r#"<div class="num">1</div><div class="label">keys disabled in the last 24 h"#),
+        "{overview}"
+    );
     assert!(overview.contains("github_partner"), "leaks by source: {overview}");
     assert!(overview.contains("emails waiting in the outbox") && overview.contains("dead letters"));
 
     let leaks = admin.page("/console/leaks").await;
     assert!(leaks.contains(&redacted) && !leaks.contains(&secret), "redacted only");
-    assert!(leaks.contains(r#"<a href="https://github.com/o/r/blob/x/a.py" rel="noopener noreferrer nofollow">"#), "{leaks}");
+    assert!(
+        leaks.contains(r#"<a href="https://github.com/o/r/blob/x/a.py" rel="noopener noreferrer nofollow">"#),
+        "{leaks}"
+    );
     assert!(leaks.contains("key disabled") && leaks.contains(&format!("/console/keys/{id}")));
     for (query, found) in [
-        ("team=acme&type=xai_api_key&source=github_partner&since=1h", true),
-        ("source=scan", false),
+        ("team=acme&type=xai_api_key&source=github_partner%3Acontent&since=1h", true),
+        ("source=github_partner", false),
         ("team=other", false),
         ("until=2000-01-01T00:00", false),
     ] {
@@ -35,7 +41,7 @@ async fn pages_show_a_leak_end_to_end(backend: Backend) {
     assert_eq!(admin.get("/console/leaks?since=yesterday").await.status(), StatusCode::BAD_REQUEST);
 
     let keys = admin.page("/console/keys?team=acme&status=disabled").await;
-    assert!(keys.contains(&redacted) && keys.contains("leaked (github_partner)"), "{keys}");
+    assert!(keys.contains(&redacted) && keys.contains("leaked (github_partner:content)"), "{keys}");
     assert!(!admin.page("/console/keys?status=active").await.contains(&redacted));
     assert_eq!(admin.get("/console/keys?status=lost").await.status(), StatusCode::BAD_REQUEST);
     let key = admin.page(&format!("/console/keys/{id}")).await;
@@ -57,17 +63,22 @@ async fn pages_show_a_leak_end_to_end(backend: Backend) {
     assert!(audit.contains("Chain verified:"), "{audit}");
     assert!(audit.contains("leaked at https://github.com/o/r/blob/x/a.py"));
     let by_text = admin.page("/console/audit?q=LEAKED+AT").await;
-    assert!(by_text.contains("leak.reported") && !by_text.contains("team.created"), "case-insensitive text search");
+    assert!(
+        by_text.contains("<code>leak.reported</code>") && !by_text.contains("<code>team.created</code>"),
+        "case-insensitive text search"
+    );
     let events = c.h.audit_of(id).await;
     let leak_event = events.iter().find(|e| e.event == "leak.reported").unwrap();
     let by_id = admin.page(&format!("/console/audit?id={}", leak_event.id)).await;
-    assert!(by_id.contains(&format!(r#"id="event-{}""#, leak_event.id)) && !by_id.contains("key.imported"));
+    assert!(
+        by_id.contains(&format!(r#"id="event-{}""#, leak_event.id)) && !by_id.contains("<code>key.imported</code>")
+    );
     let by_actor = admin.page("/console/audit?actor=github&team=acme").await;
-    assert!(by_actor.contains("leak.reported") && !by_actor.contains("key.imported"));
+    assert!(by_actor.contains("<code>leak.reported</code>") && !by_actor.contains("<code>key.imported</code>"));
     let by_key = admin.page(&format!("/console/audit?key={id}&event=key.*")).await;
-    assert!(by_key.contains("key.disabled") && !by_key.contains("leak.reported"));
+    assert!(by_key.contains("<code>key.disabled</code>") && !by_key.contains("<code>leak.reported</code>"));
     let range = admin.page("/console/audit?since=1h&until=2099-01-01T00:00").await;
-    assert!(range.contains("leak.reported"));
+    assert!(range.contains("<code>leak.reported</code>"));
     let past = admin.page("/console/audit?since=2000-01-01T00:00:00Z&until=2000-01-02T00:00:00Z").await;
     assert!(past.contains("No events match."));
     assert_eq!(admin.get("/console/audit?since=soon").await.status(), StatusCode::BAD_REQUEST);
@@ -76,14 +87,14 @@ async fn pages_show_a_leak_end_to_end(backend: Backend) {
     assert!(by_text.contains(r#"href="/console/audit/export.csv?q=LEAKED%20AT""#), "{by_text}");
 
     // Exports of the current search.
-    let jsonl = admin.get("/console/audit/export.jsonl?q=leaked").await;
+    let jsonl = admin.get("/console/audit/export.jsonl?q=leaked%20at").await;
     assert_eq!(jsonl.headers()["content-type"], "application/x-ndjson");
     assert!(jsonl.headers()["content-disposition"].to_str().unwrap().contains("audit.jsonl"));
     let jsonl = jsonl.text().await.unwrap();
     let lines: Vec<serde_json::Value> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 1, "{jsonl}");
     assert_eq!(lines[0]["event"], "leak.reported");
-    assert_eq!(lines[0]["details"]["source"], "github_partner");
+    assert_eq!(lines[0]["details"]["source"], "github_partner:content");
     let csv = admin.get(&format!("/console/audit/export.csv?key={id}")).await.text().await.unwrap();
     let rows: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
     assert_eq!(rows[0], "id,at,event,actor,team,key_id,description,details,prev_hash,hash");

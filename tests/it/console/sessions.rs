@@ -28,12 +28,11 @@ async fn sign_in_sets_a_strict_session_and_audits(backend: Backend) {
     let response = client.post("/console/sign-in", &[("csrf", &csrf_of(&html)), ("token", bad)]).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(response.text().await.unwrap().contains("not one of api.tokens_file"));
-    let failed = c
-        .h
-        .store
-        .audit_events(&AuditQuery { event: Some("console.sign_in_failed".into()), ..AuditQuery::default() })
-        .await
-        .unwrap();
+    let failed =
+        c.h.store
+            .audit_events(&AuditQuery { event: Some("console.sign_in_failed".into()), ..AuditQuery::default() })
+            .await
+            .unwrap();
     assert_eq!(failed.len(), 1);
     assert!(failed[0].description.contains("127.0.0.1") && !failed[0].description.contains(bad));
     assert!(!failed[0].details.contains(bad));
@@ -103,12 +102,11 @@ async fn sign_in_attempts_are_rate_limited_per_client() {
     let limited = client.sign_in(AUDITOR).await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS, "even a good token waits");
     assert!(limited.text().await.unwrap().contains("too many sign-in attempts"));
-    let failed = c
-        .h
-        .store
-        .audit_events(&AuditQuery { event: Some("console.sign_in_failed".into()), ..AuditQuery::default() })
-        .await
-        .unwrap();
+    let failed =
+        c.h.store
+            .audit_events(&AuditQuery { event: Some("console.sign_in_failed".into()), ..AuditQuery::default() })
+            .await
+            .unwrap();
     assert_eq!(failed.len(), 3, "refused attempts beyond the limit are not audited");
     c.h.finish().await;
 }

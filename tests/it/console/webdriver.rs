@@ -119,20 +119,20 @@ impl Browser {
         self.command(reqwest::Method::GET, "/session/source", None).await.as_str().unwrap_or_default().to_owned()
     }
 
-    /// The visible text of the page body.
+    /// The rendered text of the page body (`innerText`; read in one script call, so a
+    /// navigation in progress yields an empty or old page, never an error).
     pub async fn text(&self) -> String {
-        let body = self.find("body").await;
-        self.command(reqwest::Method::GET, &format!("/session/element/{body}/text"), None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        let text = self.execute("return document.body ? document.body.innerText : ''").await;
+        text.as_str().unwrap_or_default().to_owned()
     }
 
     /// The element matching a CSS selector (panics if there is none).
     pub async fn find(&self, css: &str) -> String {
-        let found =
-            self.command(reqwest::Method::POST, "/session/element", Some(json!({ "using": "css selector", "value": css })));
+        let found = self.command(
+            reqwest::Method::POST,
+            "/session/element",
+            Some(json!({ "using": "css selector", "value": css })),
+        );
         found.await[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}")).to_owned()
     }
 
@@ -148,8 +148,12 @@ impl Browser {
     pub async fn fill(&self, css: &str, text: &str) {
         let element = self.find(css).await;
         self.command(reqwest::Method::POST, &format!("/session/element/{element}/clear"), None).await;
-        self.command(reqwest::Method::POST, &format!("/session/element/{element}/value"), Some(json!({ "text": text })))
-            .await;
+        self.command(
+            reqwest::Method::POST,
+            &format!("/session/element/{element}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
     }
 
     pub async fn click(&self, css: &str) {
@@ -160,7 +164,8 @@ impl Browser {
     /// Runs `script` in the page (for what a hostile page could do: forms without the
     /// console's UI).
     pub async fn execute(&self, script: &str) -> Value {
-        self.command(reqwest::Method::POST, "/session/execute/sync", Some(json!({ "script": script, "args": [] }))).await
+        self.command(reqwest::Method::POST, "/session/execute/sync", Some(json!({ "script": script, "args": [] })))
+            .await
     }
 
     /// Waits (bounded) until the page's text contains `needle`; returns the text.
@@ -186,8 +191,10 @@ impl Browser {
     pub async fn screenshot(&self, dir: &Path, name: &str) -> PathBuf {
         let rect = self.command(reqwest::Method::GET, "/session/window/rect", None).await;
         let (width, height) = (rect["width"].as_u64().unwrap_or(1280), rect["height"].as_u64().unwrap_or(900));
-        let page = self.execute("return document.documentElement.scrollHeight").await.as_u64().unwrap_or(height);
-        let tall = (page + (height.saturating_sub(page.min(height)))).clamp(height, 4000);
+        let sizes = self.execute("return [document.documentElement.scrollHeight, window.innerHeight]").await;
+        let (page, inner) = (sizes[0].as_u64().unwrap_or(height), sizes[1].as_u64().unwrap_or(height));
+        // The window's height includes the browser's own bars: grow it by what is missing.
+        let tall = (height + page.saturating_sub(inner)).min(4000);
         self.resize(width as u32, tall as u32).await;
         let encoded = self.command(reqwest::Method::GET, "/session/screenshot", None).await;
         let png = base64::engine::general_purpose::STANDARD.decode(encoded.as_str().unwrap_or_default()).unwrap();
