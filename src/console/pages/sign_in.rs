@@ -46,7 +46,6 @@ const SIGN_IN_COOKIE_SECS: u64 = 3600;
 
 /// `GET /console/sign-in`: the form (or the overview when already signed in).
 pub async fn form(
-    State(console): State<ConsoleState>,
     headers: HeaderMap,
     operator: Result<Operator, ConsoleError>,
     query: Result<Query<SignInQuery>, QueryRejection>,
@@ -55,12 +54,11 @@ pub async fn form(
         return Ok(super::see_other("/console/").into_response());
     }
     let signed_out = query.ok().is_some_and(|Query(q)| q.signed_out.is_some());
-    sign_in_page(&console, &headers, StatusCode::OK, None, signed_out)
+    sign_in_page(&headers, StatusCode::OK, None, signed_out)
 }
 
 /// The sign-in form with a fresh double-submit CSRF token (cookie and field).
 fn sign_in_page(
-    _console: &ConsoleState,
     headers: &HeaderMap,
     status: StatusCode,
     error: Option<&str>,
@@ -107,8 +105,8 @@ pub async fn submit(
             })
             .await?;
         tracing::warn!(%client, "console sign-in with an unknown token");
-        let html = "The token is not one of api.tokens_file's tokens.";
-        return sign_in_page(&console, &headers, StatusCode::UNAUTHORIZED, Some(html), false);
+        let message = "The token is not one of api.tokens_file's tokens.";
+        return sign_in_page(&headers, StatusCode::UNAUTHORIZED, Some(message), false);
     };
     let Some((role, fingerprint)) = console.api().token_by_name(&caller.name) else {
         return Err(ConsoleError::Internal("the token file changed during sign-in; try again"));
