@@ -35,6 +35,7 @@ pub struct Config {
     pub keys: KeysConfig,
     pub smtp: SmtpConfig,
     pub api: ApiConfig,
+    pub console: ConsoleConfig,
     pub patterns: PatternsConfig,
     pub retention: RetentionConfig,
     pub notify: NotifyConfig,
@@ -198,6 +199,25 @@ impl Default for ApiConfig {
             allowed_roots: Vec::new(),
             allowed_schemes: vec!["https".into()],
         }
+    }
+}
+
+/// `[console]`: the web console at `/console/` (on whenever the API is, since it signs
+/// in with `api.tokens_file`'s tokens).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// How long a console sign-in lasts before the session cookie expires. Default
+    /// `8h` (a working day; shorter limits what a stolen cookie is worth).
+    pub session_ttl: HumanDuration,
+    /// Sign-in attempts per client address and minute (bursts up to the same number);
+    /// more get 429. Default 10: plenty for people, useless for guessing tokens.
+    pub sign_in_attempts_per_minute: u32,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig { session_ttl: HumanDuration(Duration::from_secs(8 * 3600)), sign_in_attempts_per_minute: 10 }
     }
 }
 
@@ -471,6 +491,8 @@ impl Config {
             "api_rate_per_minute" => self.api.rate_per_minute = parse(value)?,
             "api_allowed_roots" => self.api.allowed_roots = list(value).map(PathBuf::from).collect(),
             "api_allowed_schemes" => self.api.allowed_schemes = list(value).map(str::to_ascii_lowercase).collect(),
+            "console_session_ttl" => self.console.session_ttl = parse(value)?,
+            "console_sign_in_attempts_per_minute" => self.console.sign_in_attempts_per_minute = parse(value)?,
             "patterns_dirs" => {
                 self.patterns.dirs =
                     value.split(',').map(str::trim).filter(|d| !d.is_empty()).map(PathBuf::from).collect();
@@ -555,6 +577,12 @@ impl Config {
         }
         if let Some(scheme) = self.api.allowed_schemes.iter().find(|s| !is_scheme_name(s)) {
             return invalid("api.allowed_schemes", &format!("{scheme:?} is not a URL scheme (e.g. https)"));
+        }
+        if self.console.session_ttl.0.is_zero() {
+            return invalid("console.session_ttl", "must be longer than 0s");
+        }
+        if self.console.sign_in_attempts_per_minute == 0 {
+            return invalid("console.sign_in_attempts_per_minute", "must be at least 1");
         }
         if self.notify.max_attempts == 0 {
             return invalid("notify.max_attempts", "must be at least 1");
@@ -680,7 +708,18 @@ mod tests {
         assert_eq!(c.notify.max_attempts, 12);
         assert_eq!(c.notify.batch_window.0, Duration::from_secs(30));
         assert_eq!(c.pepper_file(), PathBuf::from("revokd.pepper"));
+        assert_eq!((c.console.session_ttl.0, c.console.sign_in_attempts_per_minute), (Duration::from_secs(28_800), 10));
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn console_keys_from_file_and_env() {
+        let mut c = Config::from_toml("[console]\nsession_ttl = \"30m\"\n").unwrap();
+        assert_eq!(c.console.session_ttl.0, Duration::from_secs(1800));
+        c.apply_env(env(&[("REVOKD_CONSOLE_SIGN_IN_ATTEMPTS_PER_MINUTE", "3")])).unwrap();
+        assert_eq!(c.console.sign_in_attempts_per_minute, 3);
+        c.apply_env(env(&[("REVOKD_CONSOLE_SESSION_TTL", "0s")])).unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("console.session_ttl"));
     }
 
     #[test]

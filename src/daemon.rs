@@ -22,6 +22,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::console::session::SessionKey;
+use crate::console::{ConsoleOptions, ConsoleState};
 use crate::github::api::{DEFAULT_API_URL, GitHubApi};
 use crate::github::keys::{DEFAULT_PUBLIC_KEYS_URL, KeyCacheOptions, PublicKeys};
 use crate::github::signature::WebhookSecret;
@@ -64,8 +66,11 @@ pub struct ServeOptions {
     pub limits: Limits,
     /// `server.shutdown_timeout`: how long a drain waits for in-flight requests.
     pub shutdown_timeout: Duration,
-    /// `[api]`; `None` (no `api.tokens_file`) turns `/v1/*` and the scan worker off.
+    /// `[api]`; `None` (no `api.tokens_file`) turns `/v1/*`, the scan worker and the
+    /// console off.
     pub api: Option<ApiOptions>,
+    /// `[console]`: sessions and the sign-in rate limit of `/console/`.
+    pub console: ConsoleOptions,
 }
 
 impl Default for ServeOptions {
@@ -83,6 +88,7 @@ impl Default for ServeOptions {
             limits: Limits::default(),
             shutdown_timeout: Duration::from_secs(30),
             api: None,
+            console: ConsoleOptions::default(),
         }
     }
 }
@@ -111,6 +117,7 @@ impl ServeOptions {
             limits: Limits::from_config(&config.server),
             shutdown_timeout: config.server.shutdown_timeout.0,
             api: ApiOptions::from_config(&config.api)?,
+            console: ConsoleOptions::from_config(&config.console),
         })
     }
 }
@@ -187,9 +194,11 @@ impl Daemon {
         background.extend(options.retention_days.map(|days| crate::retention::spawn(store.clone(), days)));
         let notifier =
             options.notify.clone().map(|o| Notifier::new(store.clone(), o)).transpose()?.map(Notifier::spawn);
+        let session_key = SessionKey::from_pepper(&pepper);
         let revoker = Revoker::new(scanner, pepper, store.clone());
         let api = options.api.clone().map(|o| ApiState::new(o, revoker.clone(), store.clone()));
         background.extend(api.clone().map(spawn_worker));
+        let console = api.clone().map(|api| ConsoleState::new(api, options.console.clone(), session_key));
         let state = AppState {
             revoker: revoker.clone(),
             store: store.clone(),
@@ -200,6 +209,7 @@ impl Daemon {
             ready_max_pending: options.ready_max_pending,
             metrics,
             api: api.clone(),
+            console,
         };
         let app = observe::apply(limits::apply(http::router(state), &options.limits));
         let (stop, stopped) = oneshot::channel::<()>();

@@ -3,7 +3,9 @@
 //! The library holds everything; the `revokd` binary only wires command-line flags to it.
 //! See ARCHITECTURE.md for the data flow and where each part lives.
 
+pub mod access;
 pub mod config;
+pub mod console;
 pub mod daemon;
 pub mod git;
 pub mod github;

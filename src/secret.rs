@@ -33,6 +33,16 @@ impl<'de> serde::Deserialize<'de> for Secret {
     }
 }
 
+/// Compares two byte strings in time that depends only on their lengths (no early exit
+/// at the first difference): for tokens, MACs and CSRF values.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
 /// SHA-256 of `bytes`, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};

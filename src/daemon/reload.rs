@@ -187,6 +187,9 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.notify != new.notify {
         changed.push("notify");
     }
+    if old.console != new.console {
+        changed.push("console");
+    }
     if old.log.format != new.log.format {
         changed.push("log.format");
     }

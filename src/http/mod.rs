@@ -47,6 +47,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// `None` when `api.tokens_file` is not configured: `/v1/*` then answers 404.
     pub api: Option<api::ApiState>,
+    /// The web console; `None` (no `api.tokens_file`): `/console/*` answers 404.
+    pub console: Option<crate::console::ConsoleState>,
 }
 
 /// The router with every route of the daemon.
@@ -60,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi::openapi_json))
         .merge(api::router(state.api.clone()))
+        .merge(crate::console::router(state.console.clone()))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

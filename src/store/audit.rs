@@ -45,10 +45,15 @@ pub enum EventKind {
     ScanFinished,
     WebhookRejected,
     ConfigReloaded,
+    /// Someone signed in to the web console with an API token.
+    ConsoleSignIn,
+    /// A console sign-in with an unknown token (the token itself is never recorded).
+    ConsoleSignInFailed,
+    ConsoleSignOut,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 19] = [
+    pub const ALL: [EventKind; 22] = [
         EventKind::TeamCreated,
         EventKind::MemberAdded,
         EventKind::MemberRemoved,
@@ -68,6 +73,9 @@ impl EventKind {
         EventKind::ScanFinished,
         EventKind::WebhookRejected,
         EventKind::ConfigReloaded,
+        EventKind::ConsoleSignIn,
+        EventKind::ConsoleSignInFailed,
+        EventKind::ConsoleSignOut,
     ];
 
     /// The stored event name, e.g. `key.disabled`.
@@ -92,6 +100,9 @@ impl EventKind {
             EventKind::ScanFinished => "scan.finished",
             EventKind::WebhookRejected => "webhook.rejected",
             EventKind::ConfigReloaded => "config.reloaded",
+            EventKind::ConsoleSignIn => "console.sign_in",
+            EventKind::ConsoleSignInFailed => "console.sign_in_failed",
+            EventKind::ConsoleSignOut => "console.sign_out",
         }
     }
 }
@@ -331,22 +342,33 @@ pub(crate) async fn append_all(c: &mut Conn<'_>, at: i64, events: &[NewEvent]) -
     Ok(())
 }
 
-/// One static statement for every combination of filters (`$n IS NULL OR …`), so no SQL
-/// is ever built from input.
-const SEARCH_EVENTS: &str = concat!(
-    "SELECT a.id, a.at, a.event, a.actor, a.team_id, t.name AS team, a.key_id, ",
-    "a.description, a.details, a.prev_hash, a.hash ",
-    "FROM audit_events a LEFT JOIN teams t ON t.id = a.team_id ",
-    "WHERE ($1 IS NULL OR a.id = $1) ",
-    "AND ($2 IS NULL OR a.event LIKE $2 ESCAPE '\\') ",
-    "AND ($3 IS NULL OR a.actor = $3) ",
-    "AND ($4 IS NULL OR a.team_id = $4) ",
-    "AND ($5 IS NULL OR a.key_id = $5) ",
-    "AND ($6 IS NULL OR LOWER(a.description) LIKE LOWER($6) ESCAPE '\\') ",
-    "AND ($7 IS NULL OR a.at >= $7) ",
-    "AND ($8 IS NULL OR a.at <= $8) ",
-    "ORDER BY a.id LIMIT $9"
-);
+/// The event columns and the filters of an [`AuditQuery`] (`$1`…`$8`), followed by
+/// `$tail`. One static statement for every combination of filters (`$n IS NULL OR …`),
+/// so no SQL is ever built from input.
+macro_rules! search_events {
+    ($tail:literal) => {
+        concat!(
+            "SELECT a.id, a.at, a.event, a.actor, a.team_id, t.name AS team, a.key_id, ",
+            "a.description, a.details, a.prev_hash, a.hash ",
+            "FROM audit_events a LEFT JOIN teams t ON t.id = a.team_id ",
+            "WHERE ($1 IS NULL OR a.id = $1) ",
+            "AND ($2 IS NULL OR a.event LIKE $2 ESCAPE '\\') ",
+            "AND ($3 IS NULL OR a.actor = $3) ",
+            "AND ($4 IS NULL OR a.team_id = $4) ",
+            "AND ($5 IS NULL OR a.key_id = $5) ",
+            "AND ($6 IS NULL OR LOWER(a.description) LIKE LOWER($6) ESCAPE '\\') ",
+            "AND ($7 IS NULL OR a.at >= $7) ",
+            "AND ($8 IS NULL OR a.at <= $8) ",
+            $tail
+        )
+    };
+}
+
+/// Matching events, oldest first.
+const SEARCH_EVENTS: &str = search_events!("ORDER BY a.id LIMIT $9");
+
+/// Matching events older than event `$9` (all when NULL), newest first: one page.
+const SEARCH_EVENTS_PAGE: &str = search_events!("AND ($9 IS NULL OR a.id < $9) ORDER BY a.id DESC LIMIT $10");
 
 impl Store {
     /// Appends one event in its own transaction (for events not tied to another write:
@@ -377,6 +399,37 @@ impl Store {
             q.since,
             q.until,
             q.limit.unwrap_or(i64::MAX),
+        )?;
+        Ok(rows)
+    }
+
+    /// One page of the events matching `q` (its `limit` is ignored), newest first:
+    /// at most `limit` events with an id below `before` (from the newest when `None`).
+    /// The next page starts before the last event returned. Cost: one indexed query.
+    pub async fn audit_page(
+        &self,
+        q: &AuditQuery,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let event = q.event.as_deref().map(|e| like_escape(e).replace('*', "%"));
+        let grep = q.grep.as_deref().map(|g| format!("%{}%", like_escape(g)));
+        let mut pooled = self.db.acquire().await?;
+        let rows = fetch!(
+            &mut pooled.conn(),
+            fetch_all,
+            AuditEvent,
+            SEARCH_EVENTS_PAGE,
+            q.id,
+            event,
+            q.actor.as_deref(),
+            q.team_id,
+            q.key_id,
+            grep,
+            q.since,
+            q.until,
+            before,
+            limit,
         )?;
         Ok(rows)
     }

@@ -15,10 +15,12 @@ mod audit;
 mod audit_filter;
 mod deliveries;
 mod keys;
+mod leak_search;
 mod leaks;
 mod migrate;
 mod notices;
 mod outbox;
+mod overview;
 mod scan_jobs;
 mod scanned_blobs;
 mod teams;
@@ -37,9 +39,11 @@ pub use audit::{
 };
 pub use audit_filter::{AuditFilter, AuditFilterError};
 pub use keys::{KeyFilter, KeyOrigin, KeyRecord, KeyStatus, NewKey};
+pub use leak_search::{LeakFilter, LeakRecord};
 pub use leaks::{LeakOutcome, LeakReport, LeakedKey};
 pub use notices::{ComposedMail, Notice, NoticeBatch, NoticeComposer, NoticeKind};
 pub use outbox::{Delivery, OutboxBacklog, OutboxRow, OutboxStatus};
+pub use overview::SourceCount;
 pub use scan_jobs::{CancelOutcome, NewScanJob, ScanJob, status as scan_status};
 pub use teams::{Member, Role, TeamSummary};
 

@@ -13,6 +13,7 @@ mod cli_config;
 mod cli_keys;
 mod cli_scans;
 mod cli_teams;
+mod console;
 mod hooks;
 mod notify;
 mod ops;

@@ -3,7 +3,8 @@
 //!
 //! Tokens live in memory only as SHA-256 hashes; a presented token is hashed and
 //! compared with every stored hash in constant time, so neither the comparison nor the
-//! number of tokens checked depends on where a guess first differs.
+//! number of tokens checked depends on where a guess first differs. Each token carries
+//! an [`OperatorRole`]; handlers check it with [`Caller::require`].
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -20,16 +21,30 @@ use sha2::{Digest, Sha256};
 
 use super::ApiState;
 use super::error::V1Error;
+use crate::access::{OperatorRole, Permission};
+use crate::secret::constant_time_eq;
 
 /// Shortest token accepted in the token file: shorter ones are guessable.
 pub const MIN_TOKEN_LEN: usize = 16;
 
-/// The caller of a request: the name of the token it presented (audit actor `api:NAME`).
+/// The caller of a request: the name of the token it presented (audit actor `api:NAME`)
+/// and the token's role.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller(pub String);
+pub struct Caller {
+    pub name: String,
+    pub role: OperatorRole,
+}
+
+impl Caller {
+    /// `Ok` when the caller's role grants `permission`, else 403 `forbidden`.
+    pub fn require(&self, permission: Permission) -> Result<(), V1Error> {
+        if self.role.allows(permission) { Ok(()) } else { Err(V1Error::Forbidden { role: self.role, permission }) }
+    }
+}
 
 struct HashedToken {
     name: String,
+    role: OperatorRole,
     sha256: [u8; 32],
 }
 
@@ -62,9 +77,11 @@ impl TokenSet {
         TokenSet::parse(&text, path)
     }
 
-    /// One token a line, `token` or `name:token` (name: letters, digits, `.`, `_`,
-    /// `-`); blank lines and lines starting with `#` are skipped. An unnamed token is
-    /// called `token-LINE`. Error messages never quote a token.
+    /// One token a line, `name:role:token`, `name:token` or `token` (name: letters,
+    /// digits, `.`, `_`, `-`; role: `admin`, `auditor` or `scanner`); blank lines and
+    /// lines starting with `#` are skipped. A line without a role is `admin` (the access
+    /// every token had before roles existed); an unnamed token is called `token-LINE`.
+    /// Error messages never quote a token.
     pub fn parse(text: &str, path: &Path) -> Result<TokenSet, TokenFileError> {
         let mut tokens: Vec<HashedToken> = Vec::new();
         for (index, raw) in text.lines().enumerate() {
@@ -74,9 +91,18 @@ impl TokenSet {
                 continue;
             }
             let error = |message: &str| TokenFileError::Line { path: path.to_owned(), line, message: message.into() };
-            let (name, token) = match entry.split_once(':') {
-                Some((name, token)) if is_token_name(name) => (name.to_string(), token.trim()),
+            let (name, rest) = match entry.split_once(':') {
+                Some((name, rest)) if is_token_name(name) => (name.to_string(), rest.trim()),
                 _ => (format!("token-{line}"), entry),
+            };
+            let (role, token) = match rest.split_once(':') {
+                Some((role, token)) if role.parse::<OperatorRole>().is_ok() => {
+                    (role.parse().unwrap_or(OperatorRole::Admin), token.trim())
+                }
+                Some((role, _)) if is_token_name(role) && role.len() < MIN_TOKEN_LEN => {
+                    return Err(error("unknown role (expected admin, auditor or scanner)"));
+                }
+                _ => (OperatorRole::Admin, rest),
             };
             if token.len() < MIN_TOKEN_LEN || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 return Err(error(&format!("a token needs at least {MIN_TOKEN_LEN} characters and no spaces")));
@@ -84,7 +110,7 @@ impl TokenSet {
             if tokens.iter().any(|t| t.name == name) {
                 return Err(error(&format!("token name {name:?} is used twice")));
             }
-            tokens.push(HashedToken { name, sha256: sha256(token) });
+            tokens.push(HashedToken { name, role, sha256: sha256(token) });
         }
         if tokens.is_empty() {
             return Err(TokenFileError::Empty { path: path.to_owned() });
@@ -94,11 +120,31 @@ impl TokenSet {
 
     /// The name of the token `presented`, if it is one of ours.
     pub fn identify(&self, presented: &str) -> Option<&str> {
+        self.find(presented).map(|t| t.name.as_str())
+    }
+
+    /// The caller presenting `presented` (name and role), if it is one of our tokens.
+    pub fn caller(&self, presented: &str) -> Option<Caller> {
+        self.find(presented).map(|t| Caller { name: t.name.clone(), role: t.role })
+    }
+
+    /// The role of token `name` and a fingerprint of its value (the first 8 bytes of its
+    /// SHA-256), if a token of that name is in the set. Console sessions carry the
+    /// fingerprint, so replacing a token's value ends the sessions signed in with it.
+    pub fn by_name(&self, name: &str) -> Option<(OperatorRole, [u8; 8])> {
+        let token = self.0.iter().find(|t| t.name == name)?;
+        let mut fingerprint = [0u8; 8];
+        fingerprint.copy_from_slice(&token.sha256[..8]);
+        Some((token.role, fingerprint))
+    }
+
+    /// Checks every token (no early exit) and returns the last match.
+    fn find(&self, presented: &str) -> Option<&HashedToken> {
         let digest = sha256(presented);
         let mut found = None;
         for token in self.0.iter() {
             if constant_time_eq(&token.sha256, &digest) {
-                found = Some(token.name.as_str());
+                found = Some(token);
             }
         }
         found
@@ -115,12 +161,6 @@ fn sha256(text: &str) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(&Sha256::digest(text.as_bytes()));
     out
-}
-
-/// Compares without an early exit.
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
 }
 
 /// Requests per minute per token (governor's GCRA: bursts up to the same number).
@@ -155,13 +195,13 @@ pub async fn require_token(State(api): State<ApiState>, mut request: Request, ne
     let Some(presented) = bearer(request.headers()) else {
         return V1Error::MissingToken.into_response();
     };
-    let Some(name) = api.identify(presented) else {
+    let Some(caller) = api.caller(presented) else {
         return V1Error::BadToken.into_response();
     };
-    if let Err(retry_after) = api.inner.rate.check(&name) {
+    if let Err(retry_after) = api.inner.rate.check(&caller.name) {
         return V1Error::RateLimited { retry_after }.into_response();
     }
-    request.extensions_mut().insert(Caller(name));
+    request.extensions_mut().insert(caller);
     next.run(request).await
 }
 
@@ -184,6 +224,27 @@ mod tests {
         let err = TokenSet::parse("a:0123456789abcdef0123\na:0123456789abcdef0124\n", path).unwrap_err();
         assert!(err.to_string().contains("used twice"), "{err}");
         assert!(matches!(TokenSet::parse("# none\n", path), Err(TokenFileError::Empty { .. })));
+    }
+
+    #[test]
+    fn token_file_roles() {
+        let path = Path::new("tokens");
+        let text = "boss:0123456789abcdef0123\nread:auditor:1123456789abcdef0123\n\
+                    ci:scanner:2123456789abcdef0123\nodd:3123456789abcdef:0123\n";
+        let set = TokenSet::parse(text, path).unwrap();
+        let role = |t: &str| set.caller(t).map(|c| (c.name, c.role));
+        assert_eq!(role("0123456789abcdef0123"), Some(("boss".into(), OperatorRole::Admin)));
+        assert_eq!(role("1123456789abcdef0123"), Some(("read".into(), OperatorRole::Auditor)));
+        assert_eq!(role("2123456789abcdef0123"), Some(("ci".into(), OperatorRole::Scanner)));
+        // A colon inside a token that does not start with a role stays part of the token.
+        assert_eq!(role("3123456789abcdef:0123"), Some(("odd".into(), OperatorRole::Admin)));
+        assert_eq!(set.by_name("read").map(|(r, _)| r), Some(OperatorRole::Auditor));
+        assert_ne!(set.by_name("read").unwrap().1, set.by_name("ci").unwrap().1);
+        let err = TokenSet::parse("x:root:0123456789abcdef0123\n", path).unwrap_err().to_string();
+        assert!(err.contains("unknown role") && !err.contains("0123456789"), "{err}");
+        let caller = Caller { name: "read".into(), role: OperatorRole::Auditor };
+        assert!(caller.require(Permission::ReadAudit).is_ok());
+        assert!(matches!(caller.require(Permission::RunScans), Err(V1Error::Forbidden { .. })));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::policy::RepoRejection;
+use crate::access::{OperatorRole, Permission};
 use crate::http::error::ApiError;
 use crate::store::StoreError;
 
@@ -18,6 +19,8 @@ pub enum V1Error {
     MissingToken,
     #[error("unknown API token")]
     BadToken,
+    #[error("a token with role {role} may not {}", permission.describe())]
+    Forbidden { role: OperatorRole, permission: Permission },
     #[error("rate limit exceeded; retry in {retry_after} s")]
     RateLimited { retry_after: u64 },
     #[error("{message}")]
@@ -51,6 +54,7 @@ impl V1Error {
         match self {
             V1Error::MissingToken => (StatusCode::UNAUTHORIZED, "missing_token"),
             V1Error::BadToken => (StatusCode::UNAUTHORIZED, "bad_token"),
+            V1Error::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
             V1Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             V1Error::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
             V1Error::Repo(RepoRejection::Invalid(_)) => (StatusCode::BAD_REQUEST, "invalid_repo"),

@@ -13,9 +13,10 @@ use serde_json::{Value, json};
 use super::ApiState;
 use super::auth::Caller;
 use super::error::V1Error;
+use crate::access::Permission;
 use crate::config::redact_url;
 use crate::http::error::ApiError;
-use crate::store::{CancelOutcome, NewScanJob, ScanJob, format_ms};
+use crate::store::{CancelOutcome, ScanJob, format_ms};
 
 /// Default and largest page of `GET /v1/scans`.
 pub const DEFAULT_PAGE: i64 = 50;
@@ -27,16 +28,34 @@ pub const MAX_PAGE: i64 = 200;
 pub struct ScanRequest {
     /// A local path under `api.allowed_roots`, or a URL with a scheme in
     /// `api.allowed_schemes`.
-    repo: String,
+    pub repo: String,
     /// One ref or commit to scan from; default every ref (with `history: false`, HEAD).
     #[serde(rename = "ref", default)]
-    git_ref: Option<String>,
+    pub git_ref: Option<String>,
     /// `true` (default): every commit reachable from the ref(s). `false`: only the tree
     /// at `ref` (or HEAD), as a checkout of it holds; findings name that commit.
     #[serde(default = "yes")]
-    history: bool,
+    pub history: bool,
     #[serde(default)]
-    revoke: bool,
+    pub revoke: bool,
+}
+
+impl ScanRequest {
+    /// Refuses refs that are not plain ref names or commit ids.
+    pub fn validate(&self) -> Result<(), V1Error> {
+        if let Some(r) = &self.git_ref
+            && (r.is_empty()
+                || r.len() > 256
+                || r.starts_with('-')
+                || r.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err(V1Error::bad_request(
+                "invalid_ref",
+                "ref must be a ref name or commit id (1-256 characters, no spaces, not starting with '-')",
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn yes() -> bool {
@@ -48,7 +67,7 @@ fn yes() -> bool {
     responses(
         (status = 202, description = "`{\"id\", \"status\": \"queued\"}` and `Location`"),
         (status = 400, description = "`malformed_body`, `invalid_repo`, `invalid_ref`"),
-        (status = 403, description = "`path_not_allowed`, `scheme_not_allowed`, `host_not_allowed`"),
+        (status = 403, description = "`path_not_allowed`, `scheme_not_allowed`, `host_not_allowed`; `forbidden` when the token's role may not run scans"),
         (status = 401, description = "missing or unknown bearer token (`missing_token`, `bad_token`)"), (status = 429, description = "per-token rate limit exceeded (`rate_limited`, `Retry-After`)"),
     ))]
 /// `POST /v1/scans` → 202 `{"id", "status": "queued"}` (and `Location`).
@@ -57,31 +76,11 @@ pub async fn create(
     Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, V1Error> {
+    caller.require(Permission::RunScans)?;
     let limit = 64 * 1024;
     let body = crate::http::read_body(body, limit)?;
     let request: ScanRequest = serde_json::from_slice(&body).map_err(|e| ApiError::malformed(&e))?;
-    if let Some(r) = &request.git_ref
-        && (r.is_empty()
-            || r.len() > 256
-            || r.starts_with('-')
-            || r.chars().any(|c| c.is_whitespace() || c.is_control()))
-    {
-        return Err(V1Error::bad_request(
-            "invalid_ref",
-            "ref must be a ref name or commit id (1-256 characters, no spaces, not starting with '-')",
-        ));
-    }
-    let repo = api.inner.options.policy.check(&request.repo).await?;
-    let job = NewScanJob {
-        repo,
-        git_ref: request.git_ref,
-        history: request.history,
-        revoke: request.revoke,
-        requested_by: caller.0,
-    };
-    let stored = api.inner.store.create_scan_job(&job).await?;
-    api.inner.queued.notify_one();
-    tracing::info!(id = %stored.id, by = %stored.requested_by, "scan job queued");
+    let stored = api.queue_scan(request, &caller.name).await?;
     let location = format!("/v1/scans/{}", stored.id);
     Ok((StatusCode::ACCEPTED, [(LOCATION, location)], Json(json!({ "id": stored.id, "status": stored.status })))
         .into_response())
@@ -95,7 +94,12 @@ pub async fn create(
         (status = 401, description = "missing or unknown bearer token (`missing_token`, `bad_token`)"), (status = 429, description = "per-token rate limit exceeded (`rate_limited`, `Retry-After`)"),
     ))]
 /// `GET /v1/scans/{id}` → the job with its redacted findings and stats.
-pub async fn show(State(api): State<ApiState>, Path(id): Path<String>) -> Result<Json<Value>, V1Error> {
+pub async fn show(
+    State(api): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, V1Error> {
+    caller.require(Permission::ReadScans)?;
     match api.inner.store.scan_job(&id).await? {
         Some(job) => Ok(Json(job_json(&job, true))),
         None => Err(V1Error::ScanNotFound(id)),
@@ -124,8 +128,10 @@ pub struct Page {
 /// without findings (each has `findings_count`).
 pub async fn list(
     State(api): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Json<Value>, V1Error> {
+    caller.require(Permission::ReadScans)?;
     let Query(page) = page.map_err(|e| V1Error::bad_request("bad_query", e.body_text()))?;
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
@@ -146,7 +152,12 @@ pub async fn list(
         (status = 401, description = "missing or unknown bearer token (`missing_token`, `bad_token`)"), (status = 429, description = "per-token rate limit exceeded (`rate_limited`, `Retry-After`)"),
     ))]
 /// `DELETE /v1/scans/{id}` → 200 `{"id", "status": "cancelled"}`; 409 when it ended.
-pub async fn cancel(State(api): State<ApiState>, Path(id): Path<String>) -> Result<Json<Value>, V1Error> {
+pub async fn cancel(
+    State(api): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, V1Error> {
+    caller.require(Permission::RunScans)?;
     match api.inner.store.cancel_scan_job(&id).await? {
         CancelOutcome::Cancelled => {
             tracing::info!(%id, "scan job cancelled");

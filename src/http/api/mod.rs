@@ -17,18 +17,19 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, Extension, Query, State};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+use crate::access::Permission;
 use crate::config::ApiConfig;
 use crate::revoke::Revoker;
 use crate::scan::reader::{DEFAULT_CHUNK_SIZE, InputOutcome, ReadOptions, scan_reader};
 use crate::scan::report::FindingJson;
-use crate::store::{AuditEvent, AuditFilter, AuditFilterError, Store, StoreError, now_ms};
-use auth::{RateLimit, TokenSet};
+use crate::store::{AuditEvent, AuditFilter, AuditFilterError, NewScanJob, ScanJob, Store, StoreError, now_ms};
+use auth::{Caller, RateLimit, TokenSet};
 use error::V1Error;
 use policy::RepoPolicy;
 
@@ -93,9 +94,38 @@ impl ApiState {
         *self.inner.tokens.write().unwrap_or_else(|e| e.into_inner()) = tokens;
     }
 
-    /// The name of the API token `presented`, if it is one in effect.
-    fn identify(&self, presented: &str) -> Option<String> {
-        self.inner.tokens.read().unwrap_or_else(|e| e.into_inner()).identify(presented).map(str::to_owned)
+    /// The caller presenting the API token `presented`, if it is one in effect.
+    pub fn caller(&self, presented: &str) -> Option<Caller> {
+        self.inner.tokens.read().unwrap_or_else(|e| e.into_inner()).caller(presented)
+    }
+
+    /// The role and value fingerprint of token `name`, if it is in effect (see
+    /// [`TokenSet::by_name`]).
+    pub fn token_by_name(&self, name: &str) -> Option<(crate::access::OperatorRole, [u8; 8])> {
+        self.inner.tokens.read().unwrap_or_else(|e| e.into_inner()).by_name(name)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Checks `request` against the repository policy and queues it as a job requested
+    /// by `requested_by`; wakes this replica's worker. The one path `POST /v1/scans` and
+    /// the console's scan form share.
+    pub async fn queue_scan(&self, request: jobs::ScanRequest, requested_by: &str) -> Result<ScanJob, V1Error> {
+        request.validate()?;
+        let repo = self.inner.options.policy.check(&request.repo).await?;
+        let job = NewScanJob {
+            repo,
+            git_ref: request.git_ref,
+            history: request.history,
+            revoke: request.revoke,
+            requested_by: requested_by.to_owned(),
+        };
+        let stored = self.inner.store.create_scan_job(&job).await?;
+        self.inner.queued.notify_one();
+        tracing::info!(id = %stored.id, by = %stored.requested_by, "scan job queued");
+        Ok(stored)
     }
 
     pub fn new(options: ApiOptions, revoker: Revoker, store: Store) -> ApiState {
@@ -138,12 +168,15 @@ async fn disabled() -> V1Error {
     responses(
         (status = 200, description = "`{\"findings\": [...], \"bytes\": N}`, findings redacted"),
         (status = 401, description = "missing or unknown bearer token (`missing_token`, `bad_token`)"), (status = 429, description = "per-token rate limit exceeded (`rate_limited`, `Retry-After`)"),
+        (status = 403, description = "the token's role may not run scans (`forbidden`; roles admin, scanner may)"),
         (status = 413, description = "body larger than api.max_scan_bytes"),
     ))]
 pub async fn scan_text(
     State(api): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, V1Error> {
+    caller.require(Permission::RunScans)?;
     let body = crate::http::read_body(body, api.inner.options.max_scan_bytes)?;
     let scanner = api.inner.revoker.scanner().clone();
     let outcome = tokio::task::spawn_blocking(move || {
@@ -192,11 +225,14 @@ fn count_scanned(kind: &'static str, bytes: u64, findings: usize) {
         (status = 200, description = "`{\"events\": [...]}`, oldest first"),
         (status = 400, description = "bad filter (`bad_query`, `unknown_team`)"),
         (status = 401, description = "missing or unknown bearer token (`missing_token`, `bad_token`)"), (status = 429, description = "per-token rate limit exceeded (`rate_limited`, `Retry-After`)"),
+        (status = 403, description = "the token's role may not read the audit log (`forbidden`; roles admin, auditor may)"),
     ))]
 pub async fn audit(
     State(api): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     filter: Result<Query<AuditFilter>, QueryRejection>,
 ) -> Result<Json<Value>, V1Error> {
+    caller.require(Permission::ReadAudit)?;
     let Query(mut filter) = filter.map_err(|e| V1Error::bad_request("bad_query", e.body_text()))?;
     let limit = filter.limit.unwrap_or(DEFAULT_AUDIT_LIMIT);
     if !(1..=MAX_AUDIT_LIMIT).contains(&limit) {
