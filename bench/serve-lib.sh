@@ -19,11 +19,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [[ -z ${REVOKD_BIN:-} ]]; then
+if [[ -z ${BENCH_REVOKD:-} ]]; then
   (cd "$root" && cargo build --release --quiet --bin revokd --example webhook_load_prep)
 fi
-revokd=${REVOKD_BIN:-$target/release/revokd}
-prep=${REVOKD_PREP_BIN:-$target/release/examples/webhook_load_prep}
+revokd=${BENCH_REVOKD:-$target/release/revokd}
+prep=${BENCH_PREP:-$target/release/examples/webhook_load_prep}
 
 "$prep" "$work" "$REQUESTS" "$TOKENS"
 (cd "$work" && exec python3 -m http.server "$KEYS_PORT" --bind 127.0.0.1 >/dev/null 2>&1) &

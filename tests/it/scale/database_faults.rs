@@ -76,7 +76,7 @@ async fn postgres_session_killed_mid_revocation_gets_503_writes_nothing_and_reco
     let served = Served::start(Setup { database_url: Some(db.url.clone()), ..Setup::default() }).await;
 
     let mut blocker = lock_key_row(&db.url, ids[0]).await;
-    let alert = spawn_alert(&served, &[&leaked]).await;
+    let alert = spawn_alert(&served, &[&leaked]);
     wait_for_lock_waiter(&mut blocker).await;
     // Every session of the replica, the one inside the revocation included.
     sqlx::query(
@@ -118,7 +118,7 @@ async fn postgres_unreachable_for_a_while_gets_503_then_the_replica_recovers() {
 
     // The network fails in the middle of a revocation.
     let mut blocker = lock_key_row(&db.url, ids[2]).await;
-    let alert = spawn_alert(&served, &[&cut_mid]).await;
+    let alert = spawn_alert(&served, &[&cut_mid]);
     wait_for_lock_waiter(&mut blocker).await;
     proxy.cut();
     let (status, body) = alert.await.unwrap();
@@ -203,7 +203,7 @@ async fn sqlite_locked_by_another_process_waits_bounded_and_never_corrupts() {
     let lock = SqliteWriteLock::hold(&file);
     let mut waiting = Vec::new();
     for t in &tokens[..3] {
-        waiting.push(spawn_alert(&served, &[t]).await);
+        waiting.push(spawn_alert(&served, &[t]));
     }
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(waiting.iter().all(|w| !w.is_finished()), "alerts wait while another process writes");

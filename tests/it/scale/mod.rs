@@ -33,7 +33,7 @@ pub async fn add_key(store: &Store, team: &str, token: &str) -> i64 {
 
 /// Sends a signed alert for `tokens` to `replica` from a task of its own; resolves to
 /// the status and JSON body.
-pub async fn spawn_alert(replica: &Served, tokens: &[&str]) -> tokio::task::JoinHandle<(u16, serde_json::Value)> {
+pub fn spawn_alert(replica: &Served, tokens: &[&str]) -> tokio::task::JoinHandle<(u16, serde_json::Value)> {
     let (head, body) = replica.partner_request(tokens);
     let addr = replica.addr;
     tokio::spawn(async move {

@@ -45,7 +45,7 @@ async fn three_replicas_on_postgres_disable_and_email_each_leaked_key_once() {
     for r in 0..REQUESTS_PER_TOKEN {
         for (t, (leaked, _)) in keys.iter().enumerate() {
             let replica = &replicas[(r * TOKENS + t) % REPLICAS];
-            requests.push(spawn_alert(replica, &[leaked]).await);
+            requests.push(spawn_alert(replica, &[leaked]));
         }
     }
     for request in requests {
