@@ -390,7 +390,7 @@ impl Config {
 
     /// Parses TOML text (no environment, no validation).
     pub fn from_toml(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+        toml::from_str(text).map_err(|e| crate::toml_error::describe(&e, text))
     }
 
     /// Applies `REVOKD_<SECTION>_<KEY>=value` pairs; other variables are ignored.

@@ -17,3 +17,4 @@ pub mod revoke;
 pub mod scan;
 pub mod secret;
 pub mod store;
+pub mod toml_error;

@@ -13,6 +13,7 @@ mod cli_config;
 mod cli_keys;
 mod cli_scans;
 mod cli_teams;
+mod hostile;
 mod notify;
 mod ops;
 mod scan_cli;
