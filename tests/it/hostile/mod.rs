@@ -6,6 +6,6 @@ mod api;
 mod connections;
 mod files;
 mod headers;
-mod reference;
 mod repositories;
+mod scanner_reference;
 mod webhook_bodies;
