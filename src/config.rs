@@ -55,9 +55,11 @@ pub struct ServerConfig {
     pub max_body_bytes: u64,
     /// How long a graceful shutdown waits for in-flight requests. Default `30s`.
     pub shutdown_timeout: HumanDuration,
-    /// Open connections served at once; further clients wait in the kernel's accept
-    /// queue. Default 1024: far above GitHub's delivery concurrency, well below the
-    /// unit's file-descriptor limit. Each idle connection costs a few KiB.
+    /// Open connections served at once. At the cap a new client is accepted and the
+    /// oldest idle connection (no request in progress) is closed for it; when every
+    /// connection is busy, new clients wait in the kernel's accept queue. Default 1024:
+    /// far above GitHub's delivery concurrency, well below the unit's file-descriptor
+    /// limit. Each idle connection costs a few KiB.
     pub max_connections: u32,
     /// Requests handled at once (health and metrics excluded); beyond it the daemon
     /// answers 503 `overloaded` with `Retry-After: 1` instead of queueing without bound.
@@ -424,7 +426,7 @@ impl Config {
 
     /// Parses TOML text (no environment, no validation).
     pub fn from_toml(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+        toml::from_str(text).map_err(|e| crate::toml_error::describe(&e, text))
     }
 
     /// Applies `REVOKD_<SECTION>_<KEY>=value` pairs; other variables are ignored.

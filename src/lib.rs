@@ -19,3 +19,4 @@ pub mod revoke;
 pub mod scan;
 pub mod secret;
 pub mod store;
+pub mod toml_error;

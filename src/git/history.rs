@@ -141,12 +141,18 @@ fn resolve_tips(repo: &gix::Repository, refs: &RefSelection, history: &mut Histo
                 let name = reference.name().as_bstr().to_string();
                 match reference.peel_to_id() {
                     Ok(id) => tips.push(id.detach()),
-                    Err(e) => history.warn(format!("reference {name}: {e}")),
+                    // History behind it is not scanned: an error, not just a warning.
+                    Err(e) => history.error(format!("reference {name}: {e}")),
                 }
             }
             // A detached HEAD is reachable from no ref; an unborn one has no id.
             if let Ok(id) = repo.head_id() {
                 tips.push(id.detach());
+            }
+            // Every reference broken (e.g. the pack holding them is corrupt): reporting
+            // a clean scan of nothing would be a lie.
+            if tips.is_empty() && history.stats.errors > 0 {
+                return Err(GitError::Refs(format!("no reference could be resolved ({})", history.warnings[0])));
             }
         }
     }

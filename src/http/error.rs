@@ -19,6 +19,10 @@ pub enum ApiError {
     BodyTimeout,
     #[error("missing header {0}")]
     MissingSignature(&'static str),
+    /// A signature header sent more than once is ambiguous: a proxy and the daemon could
+    /// each read a different value.
+    #[error("header {0} sent more than once")]
+    RepeatedHeader(&'static str),
     #[error("unknown public key id")]
     UnknownKeyId,
     #[error("{0}")]
@@ -52,6 +56,7 @@ impl ApiError {
             ApiError::UnreadableBody => (StatusCode::BAD_REQUEST, "unreadable_body"),
             ApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
             ApiError::MissingSignature(_) => (StatusCode::UNAUTHORIZED, "missing_signature"),
+            ApiError::RepeatedHeader(_) => (StatusCode::UNAUTHORIZED, "repeated_header"),
             ApiError::UnknownKeyId => (StatusCode::UNAUTHORIZED, "unknown_key_id"),
             ApiError::BadSignature(SignatureError::Missing) => (StatusCode::UNAUTHORIZED, "missing_signature"),
             ApiError::BadSignature(_) => (StatusCode::UNAUTHORIZED, "bad_signature"),

@@ -16,7 +16,11 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
+use axum::extract::{Request, State};
+use axum::http::header::CONTENT_LENGTH;
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -64,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router(state.api.clone()))
         .merge(crate::console::router(state.console.clone()))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(limit, refuse_announced_oversize))
         .with_state(state)
 }
 
@@ -75,6 +80,29 @@ pub(crate) fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Re
         _ if timed_out(&rejection) => ApiError::BodyTimeout,
         _ => ApiError::UnreadableBody,
     })
+}
+
+/// Answers 413 at once when `Content-Length` announces more than `limit` bytes. The
+/// body extractor alone would wait for the announced bytes (a client can announce 10 GB
+/// and send nothing) until `server.body_read_timeout`, holding a request permit.
+pub(crate) async fn refuse_announced_oversize(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    let announced =
+        request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
+        return ApiError::PayloadTooLarge { limit }.into_response();
+    }
+    next.run(request).await
+}
+
+/// The one value of header `name` as text; `None` when it is absent, empty or not
+/// visible ASCII. A header sent twice is [`ApiError::RepeatedHeader`].
+pub(crate) fn single_header<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<Option<&'h str>, ApiError> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ApiError::RepeatedHeader(name));
+    }
+    Ok(first.and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()))
 }
 
 /// True when the body stopped because `server.body_read_timeout` passed.

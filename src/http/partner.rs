@@ -16,7 +16,7 @@ use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
-use super::{AppState, read_body};
+use super::{AppState, read_body, single_header};
 use crate::github::signature::verify_partner_signature;
 use crate::revoke::{Door, LeakReport};
 use crate::secret::{Secret, sha256_hex};
@@ -54,7 +54,7 @@ pub struct TokenFeedback {
 }
 
 /// `POST /github/secret-scanning`. 200 with one feedback entry per token; 401 for a
-/// missing, malformed or wrong signature or an unknown key id; 400 for malformed JSON;
+/// missing, repeated, malformed or wrong signature or an unknown key id; 400 for malformed JSON;
 /// 413 over `server.max_body_bytes`; 503 when the store is down (GitHub retries; the
 /// request's tokens are recorded in one transaction, so none of them was written).
 /// GitHub Secret Scanning partner alerts.
@@ -80,7 +80,7 @@ pub async fn secret_scanning(
     let key = state.keys.get(key_id).await.ok_or(ApiError::UnknownKeyId)?;
     verify_partner_signature(&key, &body, signature)?;
 
-    let alerts: Vec<PartnerAlert> = serde_json::from_slice(&body).map_err(|e| ApiError::malformed(&e))?;
+    let alerts = parse_alerts(&body)?;
     let mut feedback = Vec::with_capacity(alerts.len());
     let mut reports = Vec::with_capacity(alerts.len());
     for alert in alerts {
@@ -108,6 +108,15 @@ pub async fn secret_scanning(
     Ok(Json(feedback))
 }
 
+/// Parses a verified alert body: a JSON array of [`PartnerAlert`]. Any other shape
+/// (invalid UTF-8, wrong types, nesting past serde_json's recursion limit) is
+/// [`ApiError::MalformedBody`], whose message carries a position only. Cost: one pass
+/// over the body; memory proportional to it (the body is bounded by
+/// `server.max_body_bytes`).
+pub fn parse_alerts(body: &[u8]) -> Result<Vec<PartnerAlert>, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::malformed(&e))
+}
+
 fn header<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<&'h str, ApiError> {
-    headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()).ok_or(ApiError::MissingSignature(name))
+    single_header(headers, name)?.ok_or(ApiError::MissingSignature(name))
 }

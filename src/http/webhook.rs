@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::{AppState, read_body};
+use super::{AppState, read_body, single_header};
 use crate::revoke::{Door, LeakReport};
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
@@ -77,7 +77,7 @@ pub async fn webhook(
     let received_at = Instant::now();
     let body = read_body(body, state.max_body_bytes)?;
     let secret = state.webhook_secret.as_ref().ok_or(ApiError::WebhookNotConfigured)?;
-    secret.verify(&body, text(&headers, SIGNATURE_HEADER))?;
+    secret.verify(&body, single_header(&headers, SIGNATURE_HEADER)?)?;
 
     let event = text(&headers, EVENT_HEADER).unwrap_or("");
     let delivery = text(&headers, DELIVERY_HEADER);

@@ -85,11 +85,16 @@ pub struct ImportError(String);
 /// Converts the gitleaks configuration `text`. Every converted rule has been compiled by
 /// our loader, so the output loads as it is.
 pub fn import(text: &str) -> Result<Import, ImportError> {
-    let config: GitleaksConfig = toml::from_str(text).map_err(|e| ImportError(e.to_string()))?;
+    let config: GitleaksConfig =
+        toml::from_str(text).map_err(|e| ImportError(crate::toml_error::describe(&e, text)))?;
     let mut out = Import::default();
     for rule in config.rules {
         let id = rule.id.clone();
         match convert(rule, &mut out.notes) {
+            // gitleaks ids that differ only in punctuation or case become one of ours.
+            Ok(def) if out.rules.iter().any(|r| r.id == def.id) => {
+                out.skipped.push((id, format!("duplicate rule id {} after conversion to snake_case", def.id)));
+            }
             Ok(def) => match RuleSet::from_sources(vec![("import".into(), single_rule_toml(&def))]) {
                 Ok(_) => out.rules.push(def),
                 Err(e) => out.skipped.push((id, e.to_string())),

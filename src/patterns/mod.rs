@@ -186,8 +186,10 @@ impl RuleSet {
             hasher.update([0]);
             hasher.update(text.as_bytes());
             hasher.update([0]);
-            let file: RuleFile = toml::from_str(text)
-                .map_err(|e| PatternError::Syntax { file: name.clone(), message: e.to_string() })?;
+            let file: RuleFile = toml::from_str(text).map_err(|e| PatternError::Syntax {
+                file: name.clone(),
+                message: crate::toml_error::describe(&e, text),
+            })?;
             for def in file.rules {
                 if !seen.insert(def.id.clone()) {
                     return Err(PatternError::Rule {
@@ -236,13 +238,21 @@ fn read_dir_files(dir: &Path) -> Result<Vec<(String, String)>, PatternError> {
         .filter(|p| p.extension().is_some_and(|ext| ext == "toml"))
         .collect();
     paths.sort();
-    paths
-        .into_iter()
-        .map(|path| match std::fs::read_to_string(&path) {
-            Ok(text) => Ok((path.display().to_string(), text)),
-            Err(source) => Err(PatternError::Io { path, source }),
-        })
-        .collect()
+    paths.into_iter().map(read_rule_file).collect()
+}
+
+/// Reads one rule file. Anything but a regular file (after symlinks) is refused before
+/// it is opened: opening a FIFO would block until a writer appears.
+fn read_rule_file(path: PathBuf) -> Result<(String, String), PatternError> {
+    match std::fs::metadata(&path) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => return Err(PatternError::NotAFile { path }),
+        Err(source) => return Err(PatternError::Io { path, source }),
+    }
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok((path.display().to_string(), text)),
+        Err(source) => Err(PatternError::Io { path, source }),
+    }
 }
 
 fn compile(def: RuleDef, file: &str) -> Result<Rule, PatternError> {
@@ -318,6 +328,8 @@ pub(crate) fn parse_regex(pattern: &str) -> Result<Hir, Box<regex_syntax::Error>
 pub enum PatternError {
     #[error("cannot read pattern file or directory {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: not a regular file")]
+    NotAFile { path: PathBuf },
     #[error("{file}: not a valid pattern file: {message}")]
     Syntax { file: String, message: String },
     #[error("{file}: rule {rule}: {reason}")]

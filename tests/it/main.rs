@@ -15,6 +15,7 @@ mod cli_scans;
 mod cli_teams;
 mod console;
 mod hooks;
+mod hostile;
 mod notify;
 mod ops;
 mod scale;

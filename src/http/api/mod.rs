@@ -148,8 +148,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(api: Option<ApiState>) -> Router
         return Router::new().route("/v1/{*rest}", any(disabled));
     };
     let max_scan = api.inner.options.max_scan_bytes;
+    let announced_limit = axum::middleware::from_fn_with_state(max_scan, crate::http::refuse_announced_oversize);
     Router::new()
-        .route("/v1/scan", post(scan_text).layer(DefaultBodyLimit::max(max_scan)))
+        .route("/v1/scan", post(scan_text).layer(DefaultBodyLimit::max(max_scan)).layer(announced_limit))
         .route("/v1/audit", get(audit))
         .route("/v1/scans", post(jobs::create).get(jobs::list))
         .route("/v1/scans/{id}", get(jobs::show).delete(jobs::cancel))

@@ -66,7 +66,7 @@ async fn requests_beyond_the_concurrency_cap_get_503_but_probes_pass() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_beyond_the_cap_wait_for_a_free_slot() {
+async fn at_the_connection_cap_idle_connections_make_room_and_busy_ones_do_not() {
     let h = Harness::start_with(Backend::Sqlite, |o| o.limits.max_connections = 2).await;
     let addr = h.daemon.local_addr();
     let mut held = Vec::new();
@@ -76,15 +76,34 @@ async fn connections_beyond_the_cap_wait_for_a_free_slot() {
         let mut buf = [0u8; 512];
         let n = stream.read(&mut buf).await.unwrap();
         assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
-        held.push(stream); // kept alive: the connection slot stays taken
+        held.push(stream); // kept alive and idle
     }
+    // A third client is served at once: the oldest idle connection is closed for it.
     let mut third = TcpStream::connect(addr).await.unwrap();
     third.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
-    let mut buf = [0u8; 512];
-    let early = tokio::time::timeout(Duration::from_millis(500), third.read(&mut buf)).await;
-    assert!(early.is_err(), "a third connection is not served while two are open");
-    drop(held.pop());
-    let (status, _) = read_response(&mut third).await;
+    let (status, _) = tokio::time::timeout(Duration::from_secs(2), read_response(&mut third)).await.unwrap();
+    assert_eq!(status, 200);
+    let mut buf = [0u8; 16];
+    let oldest = tokio::time::timeout(Duration::from_secs(2), held[0].read(&mut buf)).await.unwrap();
+    assert!(matches!(oldest, Ok(0) | Err(_)), "the oldest idle connection was closed: {oldest:?}");
+
+    // Two requests in progress (bodies not yet complete) are never evicted: a third
+    // client waits until one finishes.
+    drop(held);
+    let body = crate::serve::alert_body(&[&crate::serve::token("busy")]);
+    let mut busy = Vec::new();
+    for _ in 0..2 {
+        busy.push(PartialRequest::send(addr, &partner_head(&h, &body), &body, 5).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut waiting = TcpStream::connect(addr).await.unwrap();
+    waiting.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let early = tokio::time::timeout(Duration::from_millis(500), waiting.read(&mut buf)).await;
+    assert!(early.is_err(), "no slot while both connections are busy");
+    for mut request in busy {
+        assert_eq!(request.finish().await.0, 200, "busy requests complete");
+    }
+    let (status, _) = read_response(&mut waiting).await;
     assert_eq!(status, 200, "served once a slot is free");
     h.finish().await;
 }
