@@ -335,15 +335,14 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// estimate is used, capped below the table's smallest entry. Case is folded, so the
 /// estimate is an upper bound for case-sensitive literals.
 fn expected_rate(s: &[u8], _fold: bool) -> f64 {
-    let table = trigram_table();
-    let floor = table.values().copied().min().unwrap_or(1);
+    let TrigramTable { ppm: table, floor } = trigram_table();
     let best = s
         .windows(3)
         .map(|w| {
             let key = [w[0].to_ascii_lowercase(), w[1].to_ascii_lowercase(), w[2].to_ascii_lowercase()];
             match table.get(&key) {
                 Some(&ppm) => f64::from(ppm),
-                None => independent_ppm(&key).min(f64::from(floor) / 2.0),
+                None => independent_ppm(&key).min(f64::from(*floor) / 2.0),
             }
         })
         .fold(f64::INFINITY, f64::min);
@@ -359,10 +358,16 @@ fn independent_ppm(key: &[u8; 3]) -> f64 {
 /// Frequent 3-byte windows of source code, per million bytes (see the file's header).
 const TRIGRAMS: &str = include_str!("trigrams.txt");
 
-fn trigram_table() -> &'static std::collections::HashMap<[u8; 3], u32> {
-    static TABLE: std::sync::OnceLock<std::collections::HashMap<[u8; 3], u32>> = std::sync::OnceLock::new();
+/// [`TRIGRAMS`] parsed, with its smallest frequency.
+struct TrigramTable {
+    ppm: std::collections::HashMap<[u8; 3], u32>,
+    floor: u32,
+}
+
+fn trigram_table() -> &'static TrigramTable {
+    static TABLE: std::sync::OnceLock<TrigramTable> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
-        TRIGRAMS
+        let ppm: std::collections::HashMap<[u8; 3], u32> = TRIGRAMS
             .lines()
             .filter(|line| !line.starts_with('#'))
             .filter_map(|line| {
@@ -370,7 +375,9 @@ fn trigram_table() -> &'static std::collections::HashMap<[u8; 3], u32> {
                 let bytes = hex::decode(hex).ok()?;
                 Some(([*bytes.first()?, *bytes.get(1)?, *bytes.get(2)?], ppm.parse().ok()?))
             })
-            .collect()
+            .collect();
+        let floor = ppm.values().copied().min().unwrap_or(1);
+        TrigramTable { ppm, floor }
     })
 }
 
