@@ -9,7 +9,10 @@ fn main() {
     println!("cargo::rerun-if-changed=patterns");
     // sqlx::migrate! embeds migrations/ at compile time.
     println!("cargo::rerun-if-changed=migrations");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("patterns");
+    // At run time, not `env!`: a build script compiled in another checkout of the same
+    // target directory must still read this one's rules.
+    let manifest_dir = env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for build scripts");
+    let dir = Path::new(&manifest_dir).join("patterns");
     let mut files: Vec<String> = fs::read_dir(&dir)
         .expect("patterns/ exists in the source tree")
         .filter_map(|entry| entry.ok())

@@ -176,9 +176,10 @@ impl Store {
     }
 
     /// When the notification worker next has something to do: the earliest of each
-    /// team's due time (see [`NoticeComposer::due_batches`]) and the earliest retry of a
-    /// pending email. `None` when nothing waits. Cost: one read over the waiting notices
-    /// (few: they wait one batch window at most) and one indexed read.
+    /// team's due time (see [`NoticeComposer::due_batches`]: its oldest waiting leak plus
+    /// the window, or at once for a restore/delete of a team with no waiting leak) and
+    /// the earliest retry of a pending email. `None` when nothing waits. Cost: index
+    /// reads only (it runs after every commit, whatever the backlog).
     pub async fn next_notify_due(&self, batch_window_ms: i64) -> Result<Option<i64>, StoreError> {
         let mut pooled = self.db.acquire().await?;
         let mut c = pooled.conn();
@@ -186,8 +187,12 @@ impl Store {
             &mut c,
             fetch_one,
             (Option<i64>,),
-            "SELECT MIN(due) FROM (SELECT COALESCE(MIN(CASE WHEN kind = 'leak' THEN created_at END) + $1, \
-             MIN(created_at)) AS due FROM notices WHERE batched_at IS NULL GROUP BY team_id) teams",
+            "SELECT MIN(due) FROM (\
+             SELECT MIN(created_at) + $1 AS due FROM notices WHERE batched_at IS NULL AND kind = 'leak' \
+             UNION ALL \
+             SELECT MIN(n.created_at) FROM notices n \
+             WHERE n.batched_at IS NULL AND n.kind IN ('key_restored', 'key_deleted') AND NOT EXISTS \
+             (SELECT 1 FROM notices l WHERE l.batched_at IS NULL AND l.team_id = n.team_id AND l.kind = 'leak')) due",
             batch_window_ms
         )?;
         let (mail,): (Option<i64>,) = fetch!(
