@@ -47,16 +47,11 @@ pub async fn list(
     )
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct DoneQuery {
-    done: Option<String>,
-}
-
 pub async fn show(
     State(console): State<ConsoleState>,
     operator: Operator,
     Path(id): Path<i64>,
-    q: Result<Query<DoneQuery>, QueryRejection>,
+    q: Result<Query<super::DoneQuery>, QueryRejection>,
 ) -> Result<Html<String>, ConsoleError> {
     operator.require(Permission::ReadLeaks)?;
     let done = match query(q)?.done.as_deref() {

@@ -18,6 +18,12 @@ use super::error::ConsoleError;
 use crate::store::parse_time;
 
 /// The query string, or 400 when it does not parse.
+/// `?done=…` on a page an action redirected back to: which confirmation to show.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
 fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ConsoleError> {
     query.map(|Query(q)| q).map_err(|e| ConsoleError::BadRequest(e.body_text()))
 }

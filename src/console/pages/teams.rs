@@ -32,16 +32,11 @@ pub async fn list(State(console): State<ConsoleState>, operator: Operator) -> Re
     page(&operator, "teams", "teams.html", context! { teams => Serde(teams) })
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct DoneQuery {
-    done: Option<String>,
-}
-
 pub async fn show(
     State(console): State<ConsoleState>,
     operator: Operator,
     Path(name): Path<String>,
-    q: Result<Query<DoneQuery>, QueryRejection>,
+    q: Result<Query<super::DoneQuery>, QueryRejection>,
 ) -> Result<Html<String>, ConsoleError> {
     operator.require(Permission::ReadLeaks)?;
     let done = match query(q)?.done.as_deref() {
