@@ -382,8 +382,7 @@ impl Store {
 
     /// Events matching `q`, oldest first.
     pub async fn audit_events(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
-        let event = q.event.as_deref().map(|e| like_escape(e).replace('*', "%"));
-        let grep = q.grep.as_deref().map(|g| format!("%{}%", like_escape(g)));
+        let (event, grep) = like_patterns(q);
         let mut pooled = self.db.acquire().await?;
         let rows = fetch!(
             &mut pooled.conn(),
@@ -412,8 +411,7 @@ impl Store {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        let event = q.event.as_deref().map(|e| like_escape(e).replace('*', "%"));
-        let grep = q.grep.as_deref().map(|g| format!("%{}%", like_escape(g)));
+        let (event, grep) = like_patterns(q);
         let mut pooled = self.db.acquire().await?;
         let rows = fetch!(
             &mut pooled.conn(),
@@ -475,6 +473,13 @@ impl Store {
         }
         Ok(ChainStatus::Intact { events, head: (events > 0).then_some(expected_prev) })
     }
+}
+
+/// The LIKE patterns of a query's event name (`*` a wildcard) and description text.
+fn like_patterns(q: &AuditQuery) -> (Option<String>, Option<String>) {
+    let event = q.event.as_deref().map(|e| like_escape(e).replace('*', "%"));
+    let grep = q.grep.as_deref().map(|g| format!("%{}%", like_escape(g)));
+    (event, grep)
 }
 
 /// Escapes LIKE's wildcards (`%`, `_`) and the escape character itself.
