@@ -103,10 +103,10 @@ fi
 # ---------------------------------------------------------------- report
 {
   echo "Precision benchmark $stamp"
-  echo "revokd:   $REVOKD at commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "revokd:   $REVOKD ($("$REVOKD" --version)); repository at commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "gitleaks: $GITLEAKS_TOML (sha256 $(sha256sum "$GITLEAKS_TOML" | cut -c1-16)), run by bench/gitleaks_emulate.py"
   echo "Nosey Parker: $NP_DIR (default ruleset), run by bench/noseyparker_rg.py with $(rg --version | head -n 1)"
-  echo "import-gitleaks: $imported_rules rules converted; not converted: $(grep -c . "$WORK/import.log" || true) lines on stderr"
+  echo "import-gitleaks: $(tail -n 1 "$WORK/import.log" | sed 's/^revokd: //')"
   echo
   PRECISION_RULE_COUNTS="revokd=$revokd_rules,gitleaks=$gitleaks_rules,noseyparker=$np_rules,imported=$imported_rules" \
     python3 "$BENCH_DIR/precision_report.py" "$CORPUS" "$WORK/revokd.json" "$WORK/gitleaks.jsonl" \
