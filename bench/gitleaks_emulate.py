@@ -11,7 +11,8 @@ What is reproduced, per gitleaks' `dir` source and detector:
   .gitignore handling; files cut into 100,000-byte fragments, each extended (up to 25,000
   bytes) to a blank line, as gitleaks' reader does; a fragment whose first bytes are a
   known binary or archive signature skips the file (gitleaks asks `filetype` for an
-  `application/*` type; this script knows the common signatures);
+  `application/*` type; this script knows the common signatures), and so does an archive
+  file name (no `--max-archive-depth`);
 - per fragment: the lowercased text must contain one of a rule's `keywords` (rules without
   keywords always run); path-only rules report the file; rule `path` must match when set;
 - per match: the match trimmed of newlines, `secretGroup` (else the first non-empty group,
@@ -20,11 +21,13 @@ What is reproduced, per gitleaks' `dir` source and detector:
   (`regexes` against `regexTarget` secret/match/line, `stopwords` in the lowercased
   secret, `paths`, `condition` OR/AND);
 - a finding of a rule whose id contains "generic" is dropped when a non-generic finding on
-  the same line contains its secret.
+  the same line contains its secret; `DIR/.gitleaksignore` fingerprints (`file:rule:line`)
+  are dropped; a global allowlist with `targetRules` applies to those rules only.
 
-Not reproduced: the decoding passes (`--max-decode-depth`, base64/hex/percent/unicode
-segments decoded and rescanned) and `requiredRules` (multi-part rules). Both can only add
-findings, so counts from this script are a lower bound on gitleaks' own. Invalid UTF-8 is
+Multi-part rules (`[[rules.required]]`) keep a finding only with a finding of each required
+rule within `withinLines`/`withinColumns`. Not reproduced: the decoding passes
+(`--max-decode-depth`, base64/hex/percent/unicode segments decoded and rescanned), which can
+only add findings, so counts from this script are a lower bound on gitleaks' own. Invalid UTF-8 is
 read as U+FFFD, as Go's regexp reads it.
 
 Writes one JSON object per finding: rule, path (relative to DIR), line, secret, match.
@@ -82,6 +85,7 @@ class Allowlist:
         self.regexes = [r for r in (compile_re(p, what, problems) for p in spec.get("regexes", [])) if r]
         self.stopwords = [w.lower() for w in spec.get("stopwords", [])]
         self.has_commits = bool(spec.get("commits"))
+        self.target_rules = spec.get("targetRules", [])
 
     def path_allowed(self, path):
         return any(r.search(path) for r in self.paths)
@@ -137,6 +141,7 @@ class Rule:
         self.allowlists = allowlists_of(spec, self.id, problems)
         self.generic = "generic" in self.id.lower()
         self.skip_report = spec.get("skipReport", False)
+        self.required = spec.get("required", [])
 
 
 def shannon(s):
@@ -242,9 +247,40 @@ def detect_rule(rule, raw, path, start_line, global_lists):
         if any(a.skips_finding(path, secret, match, line) for a in rule.allowlists):
             continue
         found.append(
-            {"rule": rule.id, "line": start_line + raw.count("\n", 0, start), "secret": secret, "match": match}
+            {
+                "rule": rule.id,
+                "line": start_line + raw.count("\n", 0, start),
+                "column": start - line_start + 1,
+                "secret": secret,
+                "match": match,
+            }
         )
     return found
+
+
+def with_required(rule, primary, raw, path, start_line, global_lists, by_id):
+    """processRequiredRules: a finding stays only with a finding of every required rule nearby."""
+    if not rule.required or not primary:
+        return primary
+    aux = {}
+    for req in rule.required:
+        other = by_id.get(req["id"])
+        if other is not None and other.regex is not None:
+            aux[req["id"]] = detect_rule(other, raw, path, start_line, global_lists)
+    kept = []
+    for f in primary:
+        ok = True
+        for req in rule.required:
+            near = [
+                g
+                for g in aux.get(req["id"], [])
+                if ("withinLines" not in req or abs(f["line"] - g["line"]) <= req["withinLines"])
+                and ("withinColumns" not in req or abs(f["column"] - g["column"]) <= req["withinColumns"])
+            ]
+            ok = ok and bool(near)
+        if ok:
+            kept.append(f)
+    return kept
 
 
 def generic_filter(findings):
@@ -262,7 +298,7 @@ def generic_filter(findings):
     return kept
 
 
-def scan_file(full, rules, global_lists):
+def scan_file(full, rules, global_lists, by_id):
     if any(a.skips_path(full) for a in global_lists):
         return []
     if full.lower().endswith(ARCHIVE_SUFFIXES):
@@ -293,9 +329,19 @@ def scan_file(full, rules, global_lists):
                     continue
             if rule.regex is None:
                 continue
-            findings.extend(detect_rule(rule, raw, full, start_line, global_lists))
+            primary = detect_rule(rule, raw, full, start_line, global_lists)
+            findings.extend(with_required(rule, primary, raw, full, start_line, global_lists, by_id))
         out.extend(generic_filter(findings))
     return out
+
+
+def read_gitleaksignore(path):
+    """Fingerprints `file:rule:line` of DIR/.gitleaksignore (commit fingerprints never match a directory)."""
+    if not os.path.isfile(path):
+        return set()
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        lines = (line.strip() for line in fh)
+        return {line.replace("\\", "/") for line in lines if line and not line.startswith("#")}
 
 
 def walk(root):
@@ -318,6 +364,14 @@ def main():
     problems = []
     global_lists = allowlists_of(config, "global allowlist", problems)
     rules = [Rule(spec, problems) for spec in config.get("rules", [])]
+    # A global allowlist with `targetRules` belongs to those rules only, as gitleaks loads it.
+    for allow in [a for a in global_lists if a.target_rules]:
+        for rule in rules:
+            if rule.id in allow.target_rules:
+                rule.allowlists.append(allow)
+    global_lists = [a for a in global_lists if not a.target_rules]
+    by_id = {r.id: r for r in rules}
+    ignored = read_gitleaksignore(os.path.join(root, ".gitleaksignore"))
     broken = [r.id for r in rules if r.broken]
     rules = [r for r in rules if not r.broken]
     counts = {}
@@ -325,7 +379,10 @@ def main():
     with open(out_path, "w", encoding="utf-8") as out:
         for full in walk(root):
             files += 1
-            for f in scan_file(full, rules, global_lists):
+            for f in scan_file(full, rules, global_lists, by_id):
+                f.pop("column", None)
+                if f"{full}:{f['rule']}:{f['line']}" in ignored:
+                    continue
                 f["path"] = os.path.relpath(full, root)
                 counts[f["rule"]] = counts.get(f["rule"], 0) + 1
                 out.write(json.dumps(f) + "\n")
