@@ -7,7 +7,8 @@
 # GITLEAKS_TOML: gitleaks' default configuration (config/gitleaks.toml in its repository).
 # NOSEYPARKER_BUILTIN_DIR: crates/noseyparker/data/default/builtin in Nosey Parker's
 # repository (rules/*.yml and rulesets/default.yml). Neither is part of this repository:
-# bring them from the projects themselves. See bench/README.md, "Precision benchmark".
+# bring them from the projects themselves. NOSEYPARKER_BIN=path also runs Nosey Parker itself
+# when a build is at hand. See bench/README.md, "Precision benchmark".
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -94,10 +95,25 @@ timeout "$TIMEOUT" "$REVOKD" scan "$CORPUS" --patterns "$WORK/imported" --format
   --show-secrets --output "$WORK/imported.json" 2> "$WORK/imported-scan.log"
 rc=$?
 set -e
-imported_args=("$WORK/imported.json")
+report_args=(--revokd "$WORK/revokd.json" --gitleaks "$WORK/gitleaks.jsonl" --noseyparker "$WORK/noseyparker.jsonl")
 if [ "$rc" -gt 1 ]; then
   log "scan with the imported rules exited $rc (see $WORK/imported-scan.log); left out of the report"
-  imported_args=()
+else
+  report_args+=(--imported "$WORK/imported.json")
+fi
+
+np_real=""
+if [ -n "${NOSEYPARKER_BIN:-}" ]; then
+  log "Nosey Parker itself ($NOSEYPARKER_BIN)"
+  rm -rf "$WORK/np.datastore"
+  timeout "$TIMEOUT" "$NOSEYPARKER_BIN" scan --datastore "$WORK/np.datastore" --progress never "$CORPUS" \
+    > "$WORK/np-scan.txt" 2>&1 || die "noseyparker scan failed: $(tail -n 3 "$WORK/np-scan.txt")"
+  timeout "$TIMEOUT" "$NOSEYPARKER_BIN" report --datastore "$WORK/np.datastore" --format jsonl --max-matches 0 \
+    --output "$WORK/np-report.jsonl" 2> "$WORK/np-report.log" || die "noseyparker report failed"
+  python3 "$BENCH_DIR/noseyparker_report.py" "$WORK/np-report.jsonl" "$CORPUS" "$WORK/noseyparker-real.jsonl" \
+    2>> "$WORK/np-report.log"
+  report_args+=(--noseyparker-real "$WORK/noseyparker-real.jsonl")
+  np_real="$("$NOSEYPARKER_BIN" --version | head -n 1)"
 fi
 
 # ---------------------------------------------------------------- report
@@ -106,11 +122,11 @@ fi
   echo "revokd:   $REVOKD ($("$REVOKD" --version)); repository at commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "gitleaks: $GITLEAKS_TOML (sha256 $(sha256sum "$GITLEAKS_TOML" | cut -c1-16)), run by bench/gitleaks_emulate.py"
   echo "Nosey Parker: $NP_DIR (default ruleset), run by bench/noseyparker_rg.py with $(rg --version | head -n 1)"
+  [ -z "$np_real" ] || echo "Nosey Parker binary: $np_real (NOSEYPARKER_BIN), scan summary in $WORK/np-scan.txt"
   echo "import-gitleaks: $(tail -n 1 "$WORK/import.log" | sed 's/^revokd: //')"
   echo
   PRECISION_RULE_COUNTS="revokd=$revokd_rules,gitleaks=$gitleaks_rules,noseyparker=$np_rules,imported=$imported_rules" \
-    python3 "$BENCH_DIR/precision_report.py" "$CORPUS" "$WORK/revokd.json" "$WORK/gitleaks.jsonl" \
-    "$WORK/noseyparker.jsonl" "${imported_args[@]}"
+    python3 "$BENCH_DIR/precision_report.py" "$CORPUS" "${report_args[@]}"
   echo
   echo "gitleaks_emulate.py:"
   sed 's/^/  /' "$WORK/gitleaks.log" | head -n 5

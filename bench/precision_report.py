@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Compares the findings of revokd, gitleaks' rules and Nosey Parker's rules on the corpus.
 
-Usage: precision_report.py CORPUS REVOKD_JSON GITLEAKS_JSONL NOSEYPARKER_JSONL [IMPORTED_JSON]
+Usage: precision_report.py CORPUS --revokd JSON [--gitleaks JSONL] [--noseyparker JSONL]
+                           [--noseyparker-real JSONL] [--imported JSON]
 
-REVOKD_JSON is a `revokd scan --format json` report; GITLEAKS_JSONL and NOSEYPARKER_JSONL
-come from bench/gitleaks_emulate.py and bench/noseyparker_rg.py; IMPORTED_JSON (optional) is
-a revokd report of gitleaks' rules converted by `revokd patterns import-gitleaks`, whose
-rule ids start with `gl_`.
+--revokd: a `revokd scan --format json` report. --gitleaks, --noseyparker: the output of
+bench/gitleaks_emulate.py and bench/noseyparker_rg.py. --noseyparker-real: a real Nosey
+Parker report converted by bench/noseyparker_report.py. --imported: a revokd report of
+gitleaks' rules converted by `revokd patterns import-gitleaks`, rule ids prefixed `gl_`.
 
 A finding in planted/ counts towards recall: a planted file is found when a tool reports
 anything in it (each holds one fake secret in filler words). Outside planted/, a finding is
@@ -14,6 +15,7 @@ true only in one of KEY_FILES, the real (test) private keys of the kernel tree; 
 else is a false positive. Prints the comparison and every revokd finding outside planted/.
 """
 
+import argparse
 import json
 import os
 import sys
@@ -89,25 +91,36 @@ def summarize(name, rows, planted, rules_run):
 
 
 def main():
-    if len(sys.argv) not in (5, 6):
-        print(__doc__, file=sys.stderr)
-        return 2
-    corpus = sys.argv[1]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("corpus")
+    parser.add_argument("--revokd", required=True)
+    parser.add_argument("--gitleaks")
+    parser.add_argument("--noseyparker")
+    parser.add_argument("--noseyparker-real")
+    parser.add_argument("--imported")
+    args = parser.parse_args()
+    corpus = args.corpus
     planted = planted_files(corpus)
     rules_env = os.environ.get("PRECISION_RULE_COUNTS", "")
     rules_run = dict(item.split("=", 1) for item in rules_env.split(",") if "=" in item)
 
-    revokd_rows, stats = load_revokd(sys.argv[2], corpus)
-    gitleaks_rows = load_jsonl(sys.argv[3], corpus, lambda f: f["secret"])
-    np_rows = load_jsonl(sys.argv[4], corpus, lambda f: json.dumps(f["groups"] or [f["match"]]))
-    tools = [
-        summarize("revokd (shipped rules)", revokd_rows, planted, rules_run.get("revokd", "?")),
-        summarize("gitleaks default config", gitleaks_rows, planted, rules_run.get("gitleaks", "?")),
-        summarize("Nosey Parker default set", np_rows, planted, rules_run.get("noseyparker", "?")),
-    ]
-    if len(sys.argv) == 6:
-        imported, _ = load_revokd(sys.argv[5], corpus, keep=lambda rule: rule.startswith("gl_"))
-        tools.append(summarize("gitleaks rules via import", imported, planted, rules_run.get("imported", "?")))
+    def np_identity(f):
+        return json.dumps(f["groups"] or [f["match"]])
+
+    revokd_rows, stats = load_revokd(args.revokd, corpus)
+    tools = [summarize("revokd (shipped rules)", revokd_rows, planted, rules_run.get("revokd", "?"))]
+    if args.gitleaks:
+        rows = load_jsonl(args.gitleaks, corpus, lambda f: f["secret"])
+        tools.append(summarize("gitleaks default config", rows, planted, rules_run.get("gitleaks", "?")))
+    if args.noseyparker:
+        rows = load_jsonl(args.noseyparker, corpus, np_identity)
+        tools.append(summarize("Nosey Parker default (rg)", rows, planted, rules_run.get("noseyparker", "?")))
+    if args.noseyparker_real:
+        rows = load_jsonl(args.noseyparker_real, corpus, np_identity)
+        tools.append(summarize("Nosey Parker (real binary)", rows, planted, rules_run.get("noseyparker", "?")))
+    if args.imported:
+        rows, _ = load_revokd(args.imported, corpus, keep=lambda rule: rule.startswith("gl_"))
+        tools.append(summarize("gitleaks rules via import", rows, planted, rules_run.get("imported", "?")))
 
     print(f"corpus: {corpus}: {stats.get('files', '?')} files scanned by revokd, {len(planted)} planted files")
     print(f"true findings outside planted/: any finding in {', '.join(sorted(KEY_FILES))}")
