@@ -23,6 +23,9 @@ Nosey Parker counts "findings" as distinct (rule, capture groups) and "matches" 
 occurrences: both are printed. Groups come from Python's `re` on the matched text when the
 pattern compiles there (else the whole match stands for them).
 
+Before scanning, every rule's own `examples` must match and its `negative_examples` must
+not through the same rg command; misbehaving ones are listed on stderr.
+
 Writes one JSON object per match: rule, path (relative to DIR), line, match, groups.
 """
 
@@ -30,8 +33,10 @@ import base64
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import yaml
 
@@ -68,17 +73,41 @@ def text_of(field):
     return base64.b64decode(field["bytes"])
 
 
+def rg_command(rule, *extra):
+    pattern = COMMENT.sub("", rule["pattern"])
+    return [
+        "rg", "--no-config", "-U", "--no-ignore", "--hidden", "-a", "--no-messages",
+        "--regex-size-limit", "100M", "--dfa-size-limit", "1G", *extra, "-e", "(?-u)" + for_old_rg(pattern),
+    ]
+
+
+def check_examples(rule):
+    """The rule's own examples must match and its negative examples must not, through rg."""
+    tmp = tempfile.mkdtemp(prefix="np-examples-")
+    try:
+        want = {}
+        for kind, key in (("ex", "examples"), ("neg", "negative_examples")):
+            for i, text in enumerate(rule.get(key) or []):
+                name = f"{kind}{i}.txt"
+                with open(os.path.join(tmp, name), "w", encoding="utf-8") as fh:
+                    fh.write(text)
+                want[name] = kind == "ex"
+        if not want:
+            return []
+        proc = subprocess.run([*rg_command(rule, "-l"), tmp], capture_output=True, timeout=60, check=False)
+        hits = {os.path.basename(p) for p in proc.stdout.decode("utf-8", "replace").splitlines()}
+        return [name for name, match in sorted(want.items()) if (name in hits) != match]
+    finally:
+        shutil.rmtree(tmp)
+
+
 def run_rule(rule, root, out, timeout):
     pattern = COMMENT.sub("", rule["pattern"])
     try:
         py = re.compile(pattern.encode("utf-8"))
     except re.error:
         py = None
-    cmd = [
-        "rg", "--no-config", "--json", "-U", "--no-ignore", "--hidden", "-a", "--no-messages",
-        "--regex-size-limit", "100M", "--dfa-size-limit", "1G", "-e", "(?-u)" + for_old_rg(pattern), root,
-    ]
-    proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+    proc = subprocess.run([*rg_command(rule, "--json"), root], capture_output=True, timeout=timeout, check=False)
     if proc.returncode not in (0, 1):
         return None, proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
     n = 0
@@ -116,6 +145,8 @@ def main():
     rules, missing = load_default_rules(builtin)
     failed = []
     counts = {}
+    wrong = {rule["id"]: w for rule in rules if (w := check_examples(rule))}
+    examples = sum(len(r.get("examples") or []) + len(r.get("negative_examples") or []) for r in rules)
     with open(out_path, "w", encoding="utf-8") as out:
         for rule in rules:
             n, err = run_rule(rule, root, out, timeout)
@@ -124,6 +155,9 @@ def main():
             elif n:
                 counts[rule["id"]] = n
     print(f"Nosey Parker default rules: {len(rules)} run, {len(failed)} failed in rg", file=sys.stderr)
+    print(f"  rule examples through rg: {examples} checked, {sum(map(len, wrong.values()))} misbehave", file=sys.stderr)
+    for rule_id, names in wrong.items():
+        print(f"  {rule_id}: examples misbehaving in rg: {' '.join(names)}", file=sys.stderr)
     for rule_id in missing:
         print(f"  listed in default.yml but not defined: {rule_id}", file=sys.stderr)
     for rule_id, err in failed:
