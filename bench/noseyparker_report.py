@@ -16,7 +16,7 @@ import sys
 
 
 def decode(value):
-    """Nosey Parker writes byte strings as standard base64."""
+    """Nosey Parker writes capture groups as standard base64 (snippets as text)."""
     if value is None:
         return None
     try:
@@ -47,7 +47,7 @@ def main():
                     "rule": m["rule_text_id"],
                     "path": path,
                     "line": m["location"]["source_span"]["start"]["line"],
-                    "match": decode(m["snippet"]["matching"]),
+                    "match": m["snippet"]["matching"],
                     "groups": groups,
                 }
                 out.write(json.dumps(row) + "\n")
