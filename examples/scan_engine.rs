@@ -4,7 +4,7 @@
 //! thread (Linux), which other processes on a busy machine do not inflate.
 //!
 //! ```sh
-//! cargo run --release --example scan_engine -- DIR                 # every rule in patterns/
+//! cargo run --release --example scan_engine -- DIR                 # every shipped rule
 //! cargo run --release --example scan_engine -- DIR --rules a,b,c   # only these rule ids
 //! ```
 //!
@@ -29,8 +29,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         [dir, flag, ids] if flag == "--rules" => (dir, Some(ids.split(',').map(str::to_owned).collect::<Vec<_>>())),
         _ => return Err("usage: scan_engine DIR [--rules ID,ID,...]".into()),
     };
-    let patterns = Path::new(env!("CARGO_MANIFEST_DIR")).join("patterns");
-    let rules = rule_set(&patterns, ids.as_deref())?;
+    let all = RuleSet::load(&[])?;
+    let rules = match ids {
+        Some(ids) => all.only(&ids)?,
+        None => all,
+    };
     let rule_count = rules.rules().len();
     let scanner = Scanner::new(Arc::new(rules))?;
     let mut files = Vec::new();
@@ -57,27 +60,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         matches.len()
     );
     Ok(())
-}
-
-/// Every rule in `patterns/`, or only those with the given ids (each must exist).
-fn rule_set(patterns: &Path, ids: Option<&[String]>) -> Result<RuleSet, Box<dyn std::error::Error>> {
-    let Some(ids) = ids else { return Ok(RuleSet::load_dir(patterns)?) };
-    let mut sources = Vec::new();
-    for entry in std::fs::read_dir(patterns)? {
-        let path = entry?.path();
-        let mut file: toml::Table = toml::from_str(&std::fs::read_to_string(&path)?)?;
-        if let Some(toml::Value::Array(rules)) = file.get_mut("rules") {
-            rules.retain(|r| r.get("id").and_then(toml::Value::as_str).is_some_and(|id| ids.iter().any(|i| i == id)));
-            if !rules.is_empty() {
-                sources.push((path.display().to_string(), toml::to_string(&file)?));
-            }
-        }
-    }
-    let rules = RuleSet::from_sources(sources)?;
-    match ids.iter().find(|id| rules.find(id).is_none()) {
-        Some(missing) => Err(format!("no rule {missing} in {}", patterns.display()).into()),
-        None => Ok(rules),
-    }
 }
 
 /// This thread's CPU time so far (Linux: `/proc/thread-self/schedstat`, nanoseconds on

@@ -305,6 +305,10 @@ pub struct ScanArgs {
     /// Report only findings of rules with at least this confidence.
     #[arg(long, value_enum, default_value_t = Confidence::Low)]
     pub min_confidence: Confidence,
+    /// Scan with only the rule with this id (repeatable; see `revokd patterns list`).
+    /// Default: every rule.
+    #[arg(long = "rule", value_name = "ID")]
+    pub rules: Vec<String>,
     /// Do not honour .gitignore, .ignore and git excludes.
     #[arg(long)]
     pub no_ignore: bool,

@@ -60,15 +60,16 @@ fn try_main(cli: Cli) -> Result<u8> {
     }
 }
 
-/// Loads the rule set and compiles the scanner; fails on any user rule whose examples do
-/// not behave as written, so a broken user pattern file never scans silently.
-fn load_scanner(pattern_dirs: &[PathBuf]) -> Result<Scanner> {
-    Ok(revokd::daemon::reload::compile_rules(pattern_dirs)?)
+/// Loads the rule set (only the `only` rule ids, when any) and compiles the scanner; fails
+/// on any user rule whose examples do not behave as written, so a broken user pattern
+/// file never scans silently.
+fn load_scanner(pattern_dirs: &[PathBuf], only: &[String]) -> Result<Scanner> {
+    Ok(revokd::daemon::reload::compile_selected_rules(pattern_dirs, only)?)
 }
 
 fn scan(args: ScanArgs, config_path: Option<&Path>) -> Result<u8> {
     let started = Instant::now();
-    let scanner = load_scanner(&args.pattern_dirs)?;
+    let scanner = load_scanner(&args.pattern_dirs, &args.rules)?;
     let mut baseline = match &args.baseline {
         Some(path) => Baseline::load(path)?,
         None => Baseline::default(),

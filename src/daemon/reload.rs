@@ -51,7 +51,15 @@ pub enum ReloadError {
 /// user rule whose examples do not behave as written, so that a broken user pattern file
 /// never scans (or revokes) silently. Cost: tens of milliseconds.
 pub fn compile_rules(dirs: &[PathBuf]) -> Result<Scanner, ReloadError> {
-    let rules = RuleSet::load(dirs).map_err(|e| ReloadError::Rules(format!("{e:#}")))?;
+    compile_selected_rules(dirs, &[])
+}
+
+/// [`compile_rules`] keeping only the rules with the ids in `only` (all when empty).
+pub fn compile_selected_rules(dirs: &[PathBuf], only: &[String]) -> Result<Scanner, ReloadError> {
+    let mut rules = RuleSet::load(dirs).map_err(|e| ReloadError::Rules(format!("{e:#}")))?;
+    if !only.is_empty() {
+        rules = rules.only(only).map_err(|e| ReloadError::Rules(e.to_string()))?;
+    }
     let scanner =
         Scanner::new(Arc::new(rules)).map_err(|e| ReloadError::Rules(format!("building the prefilter: {e}")))?;
     if let Some(failure) = scanner.example_failures_where(|rule| !rule.is_shipped()).first() {

@@ -223,6 +223,23 @@ impl RuleSet {
     pub fn version(&self) -> &str {
         &self.version
     }
+
+    /// Only the rules with the given ids (`revokd scan --rule`). Every id must exist. The
+    /// version changes with the selection, so that what a restricted scan remembers (e.g.
+    /// git blobs found clean) is never taken for a scan with every rule.
+    pub fn only(self, ids: &[String]) -> Result<RuleSet, PatternError> {
+        if let Some(unknown) = ids.iter().find(|id| self.find(id).is_none()) {
+            return Err(PatternError::UnknownRule(unknown.clone()));
+        }
+        let mut hasher = Sha256::new();
+        hasher.update(self.version.as_bytes());
+        let rules: Vec<Rule> = self.rules.into_iter().filter(|rule| ids.contains(&rule.id)).collect();
+        for rule in &rules {
+            hasher.update([0]);
+            hasher.update(rule.id.as_bytes());
+        }
+        Ok(RuleSet { rules, version: hex::encode(&hasher.finalize()[..8]) })
+    }
 }
 
 /// True when `haystack` contains `needle` (already lowercase), ignoring ASCII case.
@@ -336,6 +353,8 @@ pub enum PatternError {
     Rule { file: String, rule: String, reason: String },
     #[error("no rules loaded")]
     Empty,
+    #[error("no rule with id {0:?} (see `revokd patterns list`)")]
+    UnknownRule(String),
 }
 
 #[cfg(test)]
@@ -344,6 +363,20 @@ mod tests {
 
     fn one(rule: &str) -> Result<RuleSet, PatternError> {
         RuleSet::from_sources(vec![("t.toml".into(), format!("[[rules]]\n{rule}"))])
+    }
+
+    #[test]
+    fn only_keeps_the_named_rules_and_changes_the_version() {
+        let all = RuleSet::load(&[]).unwrap();
+        let version = all.version().to_owned();
+        let ids = vec!["github_token".to_owned(), "xai_api_key".to_owned()];
+        let some = RuleSet::load(&[]).unwrap().only(&ids).unwrap();
+        let mut kept: Vec<&str> = some.rules().iter().map(|r| r.id.as_str()).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, ["github_token", "xai_api_key"]);
+        assert_ne!(some.version(), version);
+        let err = all.only(&["no_such_rule".to_owned()]).unwrap_err();
+        assert!(matches!(err, PatternError::UnknownRule(id) if id == "no_such_rule"));
     }
 
     #[test]

@@ -7,10 +7,12 @@
 //! the two starts at an even offset of the input wherever the literal occurs, so the scan
 //! looks at every second position only. There it folds ASCII case (`| 0x20` on each
 //! byte), hashes the 3 and the 4 bytes that start there, and tests their bits in a
-//! 2^[`TABLE_BITS`]-bit set (128 KiB) holding every literal's grams: with AVX2, 16
-//! positions a step with four gathers. A set bit (a gram, or a hash collision: ~0.05% of
-//! bits are set) sends the position to the exact gram table, whose entries are compared
-//! with the input, case-insensitively for rule keywords.
+//! 2^[`TABLE_BITS`]-bit set (128 KiB) holding every literal's grams. Both bits lie in the
+//! 32-bit word that the 3-byte gram's hash picks (a 4-byte gram's own hash picks only the
+//! bit), so a position costs one table read: with AVX2, 16 positions a step with two
+//! gathers. A set bit (a gram, or a hash collision: ~0.05% of bits are set) sends the
+//! position to the exact gram table, whose entries are compared with the input,
+//! case-insensitively for rule keywords.
 //!
 //! Literals shorter than 4 bytes cannot be sampled that way; a small Aho-Corasick
 //! searcher (SIMD Teddy for a few literals) finds them in a second pass, and at each of
@@ -32,6 +34,9 @@ const SAMPLED_MIN: usize = 4;
 /// log2 of the gram bit set's size: 2^20 bits (128 KiB, in L2 cache). With ~550 grams it
 /// sets ~0.05% of the bits, so hash collisions add few false hits.
 const TABLE_BITS: u32 = 20;
+
+/// log2 of the bit set's 32-bit words.
+const WORD_BITS: u32 = TABLE_BITS - 5;
 
 /// Odd multipliers of the gram hashes (multiplicative hashing: the product's top bits);
 /// 3- and 4-byte grams hash differently so that their collisions are independent.
@@ -172,7 +177,7 @@ impl GramIndex {
         for group in grams.chunk_by(|a, b| a.0 == b.0) {
             let key = group[0].0;
             let bit = if key < 1 << 24 { bit3(key) } else { bit4(key) };
-            bits[bit >> 5] |= 1 << (bit & 31);
+            bits[word_of(key & 0x00FF_FFFF)] |= 1 << bit;
             let mut at = probe_start(key, mask);
             while lookup[at].0 != EMPTY {
                 at = (at + 1) & mask;
@@ -202,9 +207,12 @@ impl GramIndex {
         }
     }
 
+    /// Whether the 3-byte gram `key3` and the 4-byte gram `key4` starting at the same
+    /// position have their bits set: (3-byte, 4-byte).
     #[inline(always)]
-    fn is_set(&self, bit: usize) -> bool {
-        (self.bits[bit >> 5] >> (bit & 31)) & 1 != 0
+    fn are_set(&self, key3: u32, key4: u32) -> (bool, bool) {
+        let word = self.bits[word_of(key3)];
+        ((word >> bit3(key3)) & 1 != 0, (word >> bit4(key4)) & 1 != 0)
     }
 
     /// Calls `hit(position, key)` for each even position whose 3- or 4-byte gram's bit is
@@ -231,7 +239,8 @@ impl GramIndex {
             for lane in 0..LANES {
                 let i = 2 * lane;
                 let word = u32::from_le_bytes([block[i], block[i + 1], block[i + 2], block[i + 3]]);
-                any |= self.is_set(bit3(key3(word))) | self.is_set(bit4(key4(word)));
+                let (set3, set4) = self.are_set(key3(word), key4(word));
+                any |= set3 | set4;
             }
             if any {
                 self.recheck(hay, at, 2 * LANES, &mut hit);
@@ -247,15 +256,16 @@ impl GramIndex {
     fn recheck(&self, hay: &[u8], start: usize, len: usize, hit: &mut impl FnMut(usize, u32)) {
         for at in (start..start + len).step_by(2) {
             let Some(&[a, b, c]) = hay.get(at..at + 3) else { return };
-            let key = key3(u32::from_le_bytes([a, b, c, 0]));
-            if self.is_set(bit3(key)) {
-                hit(at, key);
+            // Past the input's end the 4-byte gram does not exist: its key is never hit.
+            let fourth = hay.get(at + 3).copied();
+            let (k3, k4) =
+                (key3(u32::from_le_bytes([a, b, c, 0])), key4(u32::from_le_bytes([a, b, c, fourth.unwrap_or(0)])));
+            let (set3, set4) = self.are_set(k3, k4);
+            if set3 {
+                hit(at, k3);
             }
-            if let Some(&d) = hay.get(at + 3) {
-                let key = key4(u32::from_le_bytes([a, b, c, d]));
-                if self.is_set(bit4(key)) {
-                    hit(at, key);
-                }
+            if set4 && fourth.is_some() {
+                hit(at, k4);
             }
         }
     }
@@ -273,14 +283,24 @@ fn key4(word: u32) -> u32 {
     word | 0x2020_2020
 }
 
+/// The bit set word of the grams starting with the 3-byte gram `key3`: the top
+/// [`WORD_BITS`] bits of its hash.
 #[inline(always)]
-fn bit3(key: u32) -> usize {
-    (key.wrapping_mul(MUL3) >> (32 - TABLE_BITS)) as usize
+fn word_of(key3: u32) -> usize {
+    (key3.wrapping_mul(MUL3) >> (32 - WORD_BITS)) as usize
 }
 
+/// The bit of 3-byte gram `key3` in its word: the next 5 bits of its hash.
 #[inline(always)]
-fn bit4(key: u32) -> usize {
-    (key.wrapping_mul(MUL4) >> (32 - TABLE_BITS)) as usize
+fn bit3(key3: u32) -> u32 {
+    (key3.wrapping_mul(MUL3) >> (32 - TABLE_BITS)) & 31
+}
+
+/// The bit of 4-byte gram `key4` in its 3-byte prefix's word: the top 5 bits of its own
+/// hash.
+#[inline(always)]
+fn bit4(key4: u32) -> u32 {
+    key4.wrapping_mul(MUL4) >> 27
 }
 
 /// Where `key`'s linear probe starts in a lookup table of `mask + 1` slots (a hash

@@ -192,6 +192,20 @@ fn files_over_the_size_limit_are_skipped_at_the_byte() {
 }
 
 #[test]
+fn rule_limits_the_scan_to_the_named_rules_and_an_unknown_id_is_exit_2() {
+    let out = revokd(&tree(), &["scan", "--format", "json", "--rule", "xai_api_key"], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let rules: Vec<String> =
+        json(&out)["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(rules, ["xai_api_key"]);
+    let out = revokd(&tree(), &["scan", "--format", "json", "--rule", "aws_access_key_id"], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = revokd(&tree(), &["scan", "--rule", "no_such_rule"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no rule with id \"no_such_rule\""), "{}", stderr(&out));
+}
+
+#[test]
 fn unreadable_file_is_a_warning_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
     let token = example_token("xai.toml", "xai-");

@@ -1,6 +1,7 @@
 //! The sampled scan with AVX2: 16 positions (32 input bytes) a step. For each position
 //! the 3- and 4-byte grams are cut out by byte shuffles, folded and hashed in 32-bit
-//! lanes, and their bits fetched from the bit set with gathers; one branch a step.
+//! lanes; their common word is fetched from the bit set with a gather (two a step), and
+//! both bits tested with variable shifts; one branch a step.
 
 use std::arch::x86_64::{
     __m128i, __m256i, _mm256_and_si256, _mm256_castsi256_ps, _mm256_cmpgt_epi32, _mm256_i32gather_epi32,
@@ -8,7 +9,7 @@ use std::arch::x86_64::{
     _mm256_shuffle_epi8, _mm256_srli_epi32, _mm256_srlv_epi32,
 };
 
-use super::{MUL3, MUL4, TABLE_BITS};
+use super::{MUL3, MUL4, TABLE_BITS, WORD_BITS};
 
 /// Input bytes a step covers (16 sampled positions).
 const BLOCK: usize = 32;
@@ -41,20 +42,20 @@ pub unsafe fn marked_blocks(
     let (mul3, mul4) = (_mm256_set1_epi32(MUL3 as i32), _mm256_set1_epi32(MUL4 as i32));
     let (low5, one, zero) = (_mm256_set1_epi32(31), _mm256_set1_epi32(1), _mm256_set1_epi32(0));
     let table = bits.as_ptr().cast::<i32>();
-    // Bit indexes → the bits (0 or 1 a lane).
-    let fetch = |index: __m256i| {
-        // SAFETY: an index is a hash's top TABLE_BITS bits, so `index >> 5` is below
-        // `bits.len()`: every gathered word is inside `bits`.
-        let words = unsafe { _mm256_i32gather_epi32::<4>(table, _mm256_srli_epi32::<5>(index)) };
-        _mm256_and_si256(_mm256_srlv_epi32(words, _mm256_and_si256(index, low5)), one)
-    };
-    // 16 input bytes in each half → a bit mask of the 8 positions whose grams are set.
+    // 16 input bytes in each half → a bit mask of the 8 positions whose grams are set
+    // (the same words and bits as the portable `word_of`, `bit3` and `bit4`).
     let lanes = |bytes: __m256i| {
         let key3 = _mm256_or_si256(_mm256_shuffle_epi8(bytes, grams3), fold3);
         let key4 = _mm256_or_si256(_mm256_shuffle_epi8(bytes, grams4), fold4);
-        let bit3 = _mm256_srli_epi32::<{ 32 - TABLE_BITS as i32 }>(_mm256_mullo_epi32(key3, mul3));
-        let bit4 = _mm256_srli_epi32::<{ 32 - TABLE_BITS as i32 }>(_mm256_mullo_epi32(key4, mul4));
-        let set = _mm256_or_si256(fetch(bit3), fetch(bit4));
+        let hash3 = _mm256_mullo_epi32(key3, mul3);
+        let word = _mm256_srli_epi32::<{ 32 - WORD_BITS as i32 }>(hash3);
+        // SAFETY: a word index is a hash's top WORD_BITS bits, below `bits.len()`, so
+        // every gathered word is inside `bits`.
+        let words = unsafe { _mm256_i32gather_epi32::<4>(table, word) };
+        let bit3 = _mm256_and_si256(_mm256_srli_epi32::<{ 32 - TABLE_BITS as i32 }>(hash3), low5);
+        let bit4 = _mm256_srli_epi32::<27>(_mm256_mullo_epi32(key4, mul4));
+        let set =
+            _mm256_and_si256(_mm256_or_si256(_mm256_srlv_epi32(words, bit3), _mm256_srlv_epi32(words, bit4)), one);
         _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(set, zero))) as u32
     };
     let mut at = 0;
