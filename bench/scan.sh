@@ -127,6 +127,8 @@ if [ "$SKIP_REVOKD" != 1 ]; then
   hf+=(-n revokd "$rv --threads $THREADS" -n "revokd --threads 1" "$rv --threads 1")
 fi
 hf+=(-n "rg --threads 1" "rg --threads 1 ${RG_BASE[*]} -f $(q "$PATS") $(q "$CORPUS")")
+# The file-reading floor: one literal that never occurs, so rg does little but read files.
+hf+=(-n "rg --threads 1 (one literal)" "rg --threads 1 ${RG_BASE[*]} -F zq9xj7kw4vq $(q "$CORPUS")")
 log "hyperfine: ${RUNS} runs each"
 "${hf[@]}" >&2
 busy_after=$(cpu_busy)
@@ -147,6 +149,25 @@ if [ "$SKIP_REVOKD" != 1 ]; then
   rss_args+=(--rss-kib "$rss" --rss1-kib "$rss1" --report "$WORK/report.json")
 fi
 if [ "$STRICT" = 1 ]; then rss_args+=(--strict); fi
+
+# ---------------------------------------------------------------- engine
+# The scanner engine alone (files in memory, one thread): every shipped rule against the
+# five starter rules, to show what the library's size costs.
+STARTER_RULES=xai_api_key,github_token,github_fine_grained_pat,aws_access_key_id,private_key
+if [ "$SKIP_REVOKD" != 1 ]; then
+  if [ -n "${REVOKD_ENGINE_BIN:-}" ]; then
+    ENGINE=$REVOKD_ENGINE_BIN
+  else
+    log "cargo build --release --example scan_engine"
+    (cd "$REPO" && cargo build --release --example scan_engine)
+    ENGINE=${CARGO_TARGET_DIR:-$REPO/target}/release/examples/scan_engine
+    case $ENGINE in /*) ;; *) ENGINE=$REPO/$ENGINE ;; esac
+  fi
+  log "engine: all rules, then the starter rules"
+  timeout "$TIMEOUT" "$ENGINE" "$CORPUS" >"$WORK/engine-all.txt" || die "scan_engine failed"
+  timeout "$TIMEOUT" "$ENGINE" "$CORPUS" --rules "$STARTER_RULES" >"$WORK/engine-starter.txt" || die "scan_engine failed"
+  rss_args+=(--engine-all "$WORK/engine-all.txt" --engine-starter "$WORK/engine-starter.txt")
+fi
 
 # ---------------------------------------------------------------- summary
 stamp=$(date -u +%Y-%m-%dT%H%M%SZ)

@@ -9,10 +9,12 @@ import argparse
 import collections
 import json
 import os
+import re
 import sys
 
 RATIO_MAX = 1.0  # revokd / rg mean wall time, multi-threaded
 THROUGHPUT_MIN = 1.0  # GB/s (1e9 bytes), revokd single-threaded
+LIBRARY_COST_MAX = 1.2  # engine time, all rules / starter rules (issue 3)
 RSS_MAX_KIB = 256 * 1024  # 256 MiB peak RSS
 
 
@@ -27,6 +29,8 @@ def main() -> int:
     ap.add_argument("--rss-kib", type=int, help="revokd peak RSS, --threads N")
     ap.add_argument("--rss1-kib", type=int, help="revokd peak RSS, --threads 1")
     ap.add_argument("--rg-rss-kib", type=int)
+    ap.add_argument("--engine-all", help="scan_engine output, every rule")
+    ap.add_argument("--engine-starter", help="scan_engine output, the starter rules")
     ap.add_argument("--strict", action="store_true")
     a = ap.parse_args()
 
@@ -44,7 +48,7 @@ def main() -> int:
                 f"({len(r['times'])} runs)  {gb / r['mean']:.2f} GB/s")
 
     print(f"Wall time (hyperfine, warm cache; multi-threaded = --threads {a.threads}; cpu = mean user+sys):")
-    for name in ("rg", "revokd", "rg --threads 1", "revokd --threads 1"):
+    for name in ("rg", "revokd", "rg --threads 1", "revokd --threads 1", "rg --threads 1 (one literal)"):
         line = fmt(name)
         if line:
             print(line)
@@ -63,6 +67,24 @@ def main() -> int:
         missed += [] if ok else ["throughput"]
         print(f"  single-thread throughput: {tput:.3f} GB/s = {a.corpus_bytes} B / {rv1['mean']:.3f} s  "
               f"(target >= {THROUGHPUT_MIN} GB/s)  {'PASS' if ok else 'FAIL'}")
+        floor = runs.get("rg --threads 1 (one literal)")
+        if floor:
+            print(f"    (reading the files alone, rg with one literal: {gb / floor['mean']:.3f} GB/s; "
+                  f"revokd takes {rv1['mean'] / floor['mean']:.2f}x its time)")
+    engine_all, engine_starter = read_engine(a.engine_all), read_engine(a.engine_starter)
+    if engine_all:
+        ok = engine_all["gbps"] >= THROUGHPUT_MIN
+        missed += [] if ok else ["engine throughput"]
+        print(f"  engine alone, files in memory, 1 thread, all {engine_all['rules']} rules: "
+              f"{engine_all['gbps']:.2f} GB/s ({engine_all['seconds']:.3f} s, best of 5)  "
+              f"(target >= {THROUGHPUT_MIN} GB/s)  {'PASS' if ok else 'FAIL'}")
+    if engine_all and engine_starter:
+        cost = engine_all["seconds"] / engine_starter["seconds"]
+        ok = cost <= LIBRARY_COST_MAX
+        missed += [] if ok else ["library cost"]
+        print(f"  engine time, all {engine_all['rules']} rules / {engine_starter['rules']} starter rules: {cost:.2f} "
+              f"({engine_all['seconds']:.3f} s / {engine_starter['seconds']:.3f} s)  "
+              f"(target <= {LIBRARY_COST_MAX})  {'PASS' if ok else 'FAIL'}")
     if a.rss_kib is not None:
         ok = a.rss_kib <= RSS_MAX_KIB
         missed += [] if ok else ["rss"]
@@ -106,6 +128,15 @@ def main() -> int:
     elif rg and rv and rv1 and a.rss_kib is not None:
         print("\nAll targets met.")
     return 1 if (a.strict and missed) else 0
+
+
+def read_engine(path):
+    """The numbers of one `scan_engine` output line, or None."""
+    if not path:
+        return None
+    with open(path) as f:
+        m = re.search(r"rules (\d+) .*: ([\d.]+) s = ([\d.]+) GB/s", f.read())
+    return {"rules": int(m[1]), "seconds": float(m[2]), "gbps": float(m[3])} if m else None
 
 
 if __name__ == "__main__":

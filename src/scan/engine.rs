@@ -1,14 +1,13 @@
-//! The matching engine: an Aho-Corasick prefilter over every rule's literals, then each
-//! candidate rule's regex only in a bounded window around the hit.
+//! The matching engine: a prefilter over every rule's literals, then each candidate
+//! rule's regex only in a bounded window around the hit.
 //!
-//! Cost model: one leftmost-first pass of the prefilter over the input (SIMD "Teddy" when
-//! the literal set is small enough) plus, per literal hit, one regex search over at most
-//! the rule's window. No regex ever runs over the whole input.
+//! Cost model: one pass of the prefilter over the input (sampled gram lookups, the same
+//! cost for 5 rules or 500; see [`super::prefilter`]) plus, per literal hit, one regex
+//! search over at most the rule's window. No regex ever runs over the whole input.
 //!
-//! No rule hides another: the search restarts one byte after each hit (so a literal
-//! starting inside another literal's match is still seen), and at each hit every literal
-//! that also starts there (one literal a prefix of another) is tried, with every rule
-//! that owns it.
+//! No rule hides another: the prefilter reports every occurrence of every literal (a
+//! literal starting inside another one's match, or one literal a prefix of another, is
+//! still reported), and each hit is tried with every rule that owns the literal.
 
 use std::ops::Range;
 use std::sync::Arc;

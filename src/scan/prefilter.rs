@@ -1,38 +1,48 @@
-//! The prefilter: finds every position where some rule literal occurs, with SIMD
-//! (Teddy) searches over cache-sized blocks of the input.
+//! The prefilter: finds every position where some rule literal occurs, in one pass over
+//! the input whose cost does not grow with the number of literals.
 //!
-//! Teddy is fast only for at most 64 patterns, and only for case-sensitive ones. So the
-//! automata do not search the literals themselves but *anchors*: the rarest short window
-//! of each literal, shared by several literals when that costs no extra hits. Anchors
-//! are split into automata of [`AUTOMATON_SIZE`]; each automaton searches every
-//! 64 KiB block while it is still in cache. Each anchor hit is verified against the
-//! literals it stands for (a memcmp). Case-sensitive literals (rule prefixes) are
-//! searched in the original bytes; case-insensitive ones (rule keywords) by their own
-//! automata over a lowercased copy of the block, with lowercase anchors.
+//! Each literal is represented by two overlapping *grams* that lie inside it: for a
+//! literal of 5 bytes or more, the two 4-byte grams of its rarest 5-byte window (by
+//! measured source-code frequency); for a 4-byte literal, its two 3-byte grams. One of
+//! the two starts at an even offset of the input wherever the literal occurs, so the scan
+//! looks at every second position only. There it folds ASCII case (`| 0x20` on each
+//! byte), hashes the 3 and the 4 bytes that start there, and tests their bits in a
+//! 2^[`TABLE_BITS`]-bit set (128 KiB) holding every literal's grams: with AVX2, 16
+//! positions a step with four gathers. A set bit (a gram, or a hash collision: ~0.05% of
+//! bits are set) sends the position to the exact gram table, whose entries are compared
+//! with the input, case-insensitively for rule keywords.
 //!
-//! Cost: per 64 KiB block, one lowercasing pass (only with keywords) and one Teddy pass
-//! per automaton, then per anchor hit a few byte comparisons.
+//! Literals shorter than 4 bytes cannot be sampled that way; a small Aho-Corasick
+//! searcher (SIMD Teddy for a few literals) finds them in a second pass, and at each of
+//! its hits every short literal is compared (so that none hides another).
+//!
+//! Why this shape: searching the literals themselves with Teddy (the previous design)
+//! costs a pass per 16 literals; one gram per literal at every position, or 3-byte grams
+//! for long literals, mark several times more positions on source code, mostly words
+//! like "and" or "api" inside keywords.
 
-use std::cell::RefCell;
+use aho_corasick::{AhoCorasick, Input, MatchKind};
 
-use aho_corasick::{AhoCorasick, Input, MatchKind, Span, packed};
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 
-/// Anchors per automaton. Teddy accepts up to 64, but its false-candidate rate grows
-/// with patterns per bucket: on the Linux source corpus, 136 anchors ran fastest in
-/// automata of 16 (slim Teddy, 2 per bucket): 31 ms per 32 MB, against 49 ms in groups
-/// of 24, 98 ms in groups of 32 and 63 ms in groups of 8.
-pub const AUTOMATON_SIZE: usize = 16;
+/// Literals at least this long are found by sampling.
+const SAMPLED_MIN: usize = 4;
 
-/// Shortest anchor: Teddy fingerprints up to 3 bytes; shorter anchors hit everywhere.
-const MIN_ANCHOR: usize = 3;
+/// log2 of the gram bit set's size: 2^20 bits (128 KiB, in L2 cache). With ~550 grams it
+/// sets ~0.05% of the bits, so hash collisions add few false hits.
+const TABLE_BITS: u32 = 20;
 
-/// Longest anchor kept for a literal of its own (longer adds nothing to selectivity that
-/// the literal check does not already give).
-const MAX_SOLO_ANCHOR: usize = 8;
+/// Odd multipliers of the gram hashes (multiplicative hashing: the product's top bits);
+/// 3- and 4-byte grams hash differently so that their collisions are independent.
+const MUL3: u32 = 0x9E37_79B1;
+const MUL4: u32 = 0x85EB_CA77;
 
-/// Bytes searched at a time: small enough that every automaton's pass and the
-/// lowercasing hit L2 cache.
-const BLOCK: usize = 64 * 1024;
+/// Positions sampled per unrolled block of the portable loop (every second byte).
+const LANES: usize = 8;
+
+/// Bytes a block reads: the last lane's 4-byte gram starts at `2 × (LANES − 1)`.
+const BLOCK_READ: usize = 2 * (LANES - 1) + 4;
 
 /// A literal the prefilter reports.
 #[derive(Debug, Clone)]
@@ -41,292 +51,242 @@ pub struct Literal {
     pub case_insensitive: bool,
 }
 
-#[derive(Debug)]
-struct Anchor {
-    /// (literal index, offset of the anchor inside the literal).
-    entries: Vec<(usize, usize)>,
-    bytes: Vec<u8>,
-}
-
-/// A multi-literal searcher: Teddy when the CPU and pattern set allow it (the point of
-/// this module), else a general Aho-Corasick automaton.
-#[derive(Debug)]
-enum Searcher {
-    Teddy(packed::Searcher),
-    General(AhoCorasick),
-}
-
-impl Searcher {
-    fn new(patterns: &[&[u8]]) -> Result<Searcher, aho_corasick::BuildError> {
-        let teddy =
-            packed::Config::new().match_kind(packed::MatchKind::LeftmostFirst).builder().extend(patterns).build();
-        match teddy {
-            Some(searcher) => Ok(Searcher::Teddy(searcher)),
-            None => Ok(Searcher::General(AhoCorasick::builder().match_kind(MatchKind::LeftmostFirst).build(patterns)?)),
-        }
-    }
-
-    /// The leftmost-first match starting at or after `at`: (start, pattern id).
-    fn find(&self, text: &[u8], at: usize) -> Option<(usize, usize)> {
-        let found = match self {
-            Searcher::Teddy(searcher) => searcher.find_in(text, Span::from(at..text.len())),
-            Searcher::General(automaton) => automaton.find(Input::new(text).span(at..text.len())),
-        };
-        found.map(|m| (m.start(), m.pattern().as_usize()))
-    }
-}
-
-/// One Teddy-sized automaton over some of the anchors.
-#[derive(Debug)]
-struct Automaton {
-    /// Searches lowercased text (its anchors are lowercase).
-    folded: bool,
-    searcher: Searcher,
-    /// Pattern id → anchor index.
-    anchors: Vec<usize>,
-    /// Pattern id → other pattern ids that can start at the same position (one a
-    /// prefix of the other): leftmost-first reports only one of them.
-    also: Vec<Vec<usize>>,
-}
-
-impl Automaton {
-    fn new(anchors: &[Anchor], ids: &[usize], folded: bool) -> Result<Automaton, aho_corasick::BuildError> {
-        let bytes: Vec<&[u8]> = ids.iter().map(|&i| anchors[i].bytes.as_slice()).collect();
-        let also = (0..bytes.len())
-            .map(|i| {
-                (0..bytes.len())
-                    .filter(|&j| j != i && (bytes[i].starts_with(bytes[j]) || bytes[j].starts_with(bytes[i])))
-                    .collect()
-            })
-            .collect();
-        Ok(Automaton { folded, searcher: Searcher::new(&bytes)?, anchors: ids.to_vec(), also })
-    }
-}
-
 /// Finds literal occurrences. Build once, share across threads.
 #[derive(Debug)]
 pub struct Prefilter {
-    automata: Vec<Automaton>,
-    anchors: Vec<Anchor>,
     literals: Vec<Literal>,
-    /// Some automaton searches lowercased blocks.
-    fold: bool,
-    longest_anchor: usize,
+    grams: GramIndex,
+    /// A searcher for the literals shorter than [`SAMPLED_MIN`], and those literals.
+    short: Option<(AhoCorasick, Vec<usize>)>,
 }
 
-thread_local! {
-    static FOLDED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+/// The sampled literals' grams: a bit set for the scan, an exact table for its hits.
+#[derive(Debug, Clone)]
+struct GramIndex {
+    bits: Box<[u32; 1 << (TABLE_BITS - 5)]>,
+    /// Scan with AVX2 (the CPU has it; tests turn it off to check the portable loop).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    avx2: bool,
+    /// Open-addressed (linear probing) table of the distinct gram keys, a power of two at
+    /// least twice their number: (key or [`EMPTY`], range of `entries`).
+    lookup: Vec<(u32, u32, u32)>,
+    /// (literal index, offset of the gram inside the literal), grouped by key.
+    entries: Vec<(usize, usize)>,
 }
+
+/// An unused `lookup` slot. Keys never take this value: a 3-byte gram's key has 24 bits,
+/// and a 4-byte one's has its top byte folded (`| 0x20`), so the two kinds never collide
+/// either.
+const EMPTY: u32 = u32::MAX;
 
 impl Prefilter {
-    /// Builds the anchor automata for `literals` (each at least [`MIN_ANCHOR`] bytes).
-    /// Case-sensitive literals get automata over the original bytes; case-insensitive
-    /// ones, over lowercased blocks.
+    /// Builds the gram index for `literals` of [`SAMPLED_MIN`] bytes or more and an
+    /// automaton for the shorter ones.
     pub fn new(literals: Vec<Literal>) -> Result<Prefilter, aho_corasick::BuildError> {
-        let mut anchors = Vec::new();
-        let mut automata = Vec::new();
-        for folded in [false, true] {
-            let members: Vec<usize> = (0..literals.len()).filter(|&i| literals[i].case_insensitive == folded).collect();
-            let searched: Vec<Vec<u8>> = members
-                .iter()
-                .map(|&i| if folded { literals[i].bytes.to_ascii_lowercase() } else { literals[i].bytes.clone() })
-                .collect();
-            let first = anchors.len();
-            for mut anchor in choose_anchors(&searched, folded) {
-                anchor.entries.iter_mut().for_each(|(index, _)| *index = members[*index]);
-                anchors.push(anchor);
+        let mut grams: Vec<(u32, usize, usize)> = Vec::new();
+        let mut short_ids = Vec::new();
+        for (index, literal) in literals.iter().enumerate() {
+            let bytes = &literal.bytes;
+            if bytes.len() < SAMPLED_MIN {
+                short_ids.push(index);
+                continue;
             }
-            let ids: Vec<usize> = (first..anchors.len()).collect();
-            for chunk in ids.chunks(AUTOMATON_SIZE) {
-                automata.push(Automaton::new(&anchors, chunk, folded)?);
+            // Gram length: 3 for a 4-byte literal, else 4; the window is one byte longer.
+            let gram = if bytes.len() == SAMPLED_MIN { 3 } else { 4 };
+            let cost = |at: usize| expected_rate(&bytes[at..at + gram]) + expected_rate(&bytes[at + 1..at + 1 + gram]);
+            let window = (0..bytes.len() - gram).min_by(|&a, &b| cost(a).total_cmp(&cost(b))).unwrap_or(0);
+            for offset in [window, window + 1] {
+                let key = match gram {
+                    3 => key3(u32::from_le_bytes([bytes[offset], bytes[offset + 1], bytes[offset + 2], 0])),
+                    _ => key4(u32::from_le_bytes([
+                        bytes[offset],
+                        bytes[offset + 1],
+                        bytes[offset + 2],
+                        bytes[offset + 3],
+                    ])),
+                };
+                grams.push((key, index, offset));
             }
         }
-        let longest_anchor = anchors.iter().map(|a| a.bytes.len()).max().unwrap_or(1);
-        let fold = automata.iter().any(|a| a.folded);
-        Ok(Prefilter { automata, anchors, literals, fold, longest_anchor })
+        let short = if short_ids.is_empty() {
+            None
+        } else {
+            let patterns: Vec<&[u8]> = short_ids.iter().map(|&i| literals[i].bytes.as_slice()).collect();
+            let fold = short_ids.iter().any(|&i| literals[i].case_insensitive);
+            // Leftmost-first, not overlapping: only this kind uses the SIMD prefilter.
+            let automaton = AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostFirst)
+                .ascii_case_insensitive(fold)
+                .build(patterns)?;
+            Some((automaton, short_ids))
+        };
+        Ok(Prefilter { literals, grams: GramIndex::new(grams), short })
     }
 
-    /// Number of anchors the automata search for.
-    pub fn anchor_count(&self) -> usize {
-        self.anchors.len()
-    }
-
-    /// Calls `found(literal, position)` for every occurrence of every literal in `hay`.
+    /// Calls `found(literal, position)` for every occurrence of every literal in `hay`,
+    /// in no particular order.
     pub fn for_each(&self, hay: &[u8], mut found: impl FnMut(usize, usize)) {
-        FOLDED.with(|cell| {
-            let mut folded = cell.borrow_mut();
-            let mut block = 0;
-            while block < hay.len() {
-                // Anchors starting in this block may end in the next one.
-                let end = hay.len().min(block + BLOCK + self.longest_anchor - 1);
-                let report = (hay.len() - block).min(BLOCK);
-                if self.fold {
-                    folded.clear();
-                    folded.extend(hay[block..end].iter().map(u8::to_ascii_lowercase));
+        self.grams.for_each_hit(hay, |at, key| {
+            for &(index, offset) in self.grams.entries_of(key) {
+                if let Some(start) = at.checked_sub(offset)
+                    && self.occurs_at(index, hay, start)
+                {
+                    found(index, start);
                 }
-                for automaton in &self.automata {
-                    let text = if automaton.folded { folded.as_slice() } else { &hay[block..end] };
-                    self.search_block(automaton, hay, text, block, report, &mut found);
-                }
-                block += BLOCK;
             }
         });
+        if let Some((automaton, short)) = &self.short {
+            let mut at = 0;
+            while let Some(hit) = automaton.find(Input::new(hay).span(at..hay.len())) {
+                for &index in short {
+                    if self.occurs_at(index, hay, hit.start()) {
+                        found(index, hit.start());
+                    }
+                }
+                at = hit.start() + 1;
+            }
+        }
     }
 
-    /// Searches `text` (== `hay[base..]`, possibly lowercased) for anchors starting
-    /// before `report`, and verifies each hit's literals on `hay`.
-    fn search_block(
-        &self,
-        automaton: &Automaton,
-        hay: &[u8],
-        text: &[u8],
-        base: usize,
-        report: usize,
-        found: &mut impl FnMut(usize, usize),
-    ) {
+    /// Whether literal `index` occurs at `start` (in its own case sensitivity).
+    fn occurs_at(&self, index: usize, hay: &[u8], start: usize) -> bool {
+        let literal = &self.literals[index];
+        let Some(window) = hay.get(start..start + literal.bytes.len()) else { return false };
+        if literal.case_insensitive {
+            window.eq_ignore_ascii_case(&literal.bytes)
+        } else {
+            window == literal.bytes.as_slice()
+        }
+    }
+}
+
+impl GramIndex {
+    fn new(mut grams: Vec<(u32, usize, usize)>) -> GramIndex {
+        grams.sort_unstable();
+        grams.dedup();
+        let mut bits = Box::new([0u32; 1 << (TABLE_BITS - 5)]);
+        let distinct = grams.windows(2).filter(|w| w[0].0 != w[1].0).count() + 1;
+        let mut lookup = vec![(EMPTY, 0, 0); (2 * distinct).next_power_of_two()];
+        let mask = lookup.len() - 1;
+        let mut entries = Vec::with_capacity(grams.len());
+        for group in grams.chunk_by(|a, b| a.0 == b.0) {
+            let key = group[0].0;
+            let bit = if key < 1 << 24 { bit3(key) } else { bit4(key) };
+            bits[bit >> 5] |= 1 << (bit & 31);
+            let mut at = probe_start(key, mask);
+            while lookup[at].0 != EMPTY {
+                at = (at + 1) & mask;
+            }
+            lookup[at] = (key, entries.len() as u32, (entries.len() + group.len()) as u32);
+            entries.extend(group.iter().map(|&(_, index, offset)| (index, offset)));
+        }
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = std::arch::is_x86_feature_detected!("avx2");
+        #[cfg(not(target_arch = "x86_64"))]
+        let avx2 = false;
+        GramIndex { bits, avx2, lookup, entries }
+    }
+
+    fn entries_of(&self, key: u32) -> &[(usize, usize)] {
+        let mask = self.lookup.len() - 1;
+        let mut at = probe_start(key, mask);
+        loop {
+            let (slot_key, start, end) = self.lookup[at];
+            if slot_key == key {
+                return &self.entries[start as usize..end as usize];
+            }
+            if slot_key == EMPTY {
+                return &[];
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    #[inline(always)]
+    fn is_set(&self, bit: usize) -> bool {
+        (self.bits[bit >> 5] >> (bit & 31)) & 1 != 0
+    }
+
+    /// Calls `hit(position, key)` for each even position whose 3- or 4-byte gram's bit is
+    /// set (both, when both are).
+    fn for_each_hit(&self, hay: &[u8], mut hit: impl FnMut(usize, u32)) {
+        if self.entries.is_empty() {
+            return;
+        }
         let mut at = 0;
-        while at < report {
-            let Some((start, pattern)) = automaton.searcher.find(text, at) else { return };
-            if start >= report {
-                return;
-            }
-            self.verify(automaton.anchors[pattern], hay, base + start, found);
-            for &other in &automaton.also[pattern] {
-                let anchor = automaton.anchors[other];
-                let bytes = &self.anchors[anchor].bytes;
-                if text.get(start..start + bytes.len()) == Some(bytes.as_slice()) {
-                    self.verify(anchor, hay, base + start, found);
-                }
-            }
-            at = start + 1;
-        }
-    }
-
-    /// Reports each literal of `anchor` that really occurs around the anchor hit at `at`.
-    fn verify(&self, anchor: usize, hay: &[u8], at: usize, found: &mut impl FnMut(usize, usize)) {
-        for &(index, offset) in &self.anchors[anchor].entries {
-            let Some(start) = at.checked_sub(offset) else { continue };
-            let literal = &self.literals[index];
-            let Some(window) = hay.get(start..start + literal.bytes.len()) else { continue };
-            let matches = if literal.case_insensitive {
-                window.eq_ignore_ascii_case(&literal.bytes)
-            } else {
-                window == literal.bytes.as_slice()
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is set only when the CPU has AVX2.
+            at = unsafe {
+                avx2::marked_blocks(&self.bits, hay, |start, mut lanes| {
+                    while lanes != 0 {
+                        self.recheck(hay, start + 2 * lanes.trailing_zeros() as usize, 1, &mut hit);
+                        lanes &= lanes - 1;
+                    }
+                })
             };
-            if matches {
-                found(index, start);
+        }
+        while let Some(block) = hay.get(at..at + BLOCK_READ) {
+            let mut any = false;
+            for lane in 0..LANES {
+                let i = 2 * lane;
+                let word = u32::from_le_bytes([block[i], block[i + 1], block[i + 2], block[i + 3]]);
+                any |= self.is_set(bit3(key3(word))) | self.is_set(bit4(key4(word)));
+            }
+            if any {
+                self.recheck(hay, at, 2 * LANES, &mut hit);
+            }
+            at += 2 * LANES;
+        }
+        self.recheck(hay, at, hay.len() - at, &mut hit);
+    }
+
+    /// Calls `hit(position, key)` for each even offset of `start..start + len` whose 3- or
+    /// 4-byte gram (where the input has that many bytes) has its bit set: the slow path,
+    /// for positions the fast loops flagged and for the input's tail.
+    fn recheck(&self, hay: &[u8], start: usize, len: usize, hit: &mut impl FnMut(usize, u32)) {
+        for at in (start..start + len).step_by(2) {
+            let Some(&[a, b, c]) = hay.get(at..at + 3) else { return };
+            let key = key3(u32::from_le_bytes([a, b, c, 0]));
+            if self.is_set(bit3(key)) {
+                hit(at, key);
+            }
+            if let Some(&d) = hay.get(at + 3) {
+                let key = key4(u32::from_le_bytes([a, b, c, d]));
+                if self.is_set(bit4(key)) {
+                    hit(at, key);
+                }
             }
         }
     }
 }
 
-/// Picks anchors: each literal's rarest substring, then moves literals under a shared
-/// substring whenever that substring is expected to hit no more often than the anchors
-/// it replaces, choosing each time the one that removes the most anchors per unit of
-/// expected hit rate. Cost: about
-/// candidates × literals byte comparisons once, then a linear pass per merge; a few
-/// milliseconds for hundreds of literals.
-fn choose_anchors(literals: &[Vec<u8>], fold: bool) -> Vec<Anchor> {
-    let cost = |s: &[u8]| expected_rate(s, fold);
-    // Start: every literal alone, under its rarest window; equal windows share a group.
-    let mut anchor_of: Vec<Vec<u8>> = literals
-        .iter()
-        .map(|lit| {
-            let best = (0..=lit.len().saturating_sub(MIN_ANCHOR))
-                .min_by(|&a, &b| cost(&lit[a..a + MIN_ANCHOR]).total_cmp(&cost(&lit[b..b + MIN_ANCHOR])))
-                .unwrap_or(0);
-            lit[best..lit.len().min(best + MAX_SOLO_ANCHOR)].to_vec()
-        })
-        .collect();
-    let mut groups: Vec<Vec<u8>> = anchor_of.clone();
-    groups.sort();
-    groups.dedup();
-    let mut group_of: Vec<usize> = anchor_of.iter().map(|a| groups.binary_search(a).unwrap_or(0)).collect();
-    let mut live = groups.len();
-    if live > 1 {
-        // Every substring of 3 or 4 bytes, with the literals containing it.
-        let mut seen = std::collections::HashSet::new();
-        let mut candidates: Vec<(Vec<u8>, Vec<usize>)> = Vec::new();
-        for lit in literals {
-            for len in MIN_ANCHOR..=4.min(lit.len()) {
-                for piece in lit.windows(len) {
-                    if seen.insert(piece) {
-                        let covers = (0..literals.len()).filter(|&i| contains(&literals[i], piece)).collect();
-                        candidates.push((piece.to_vec(), covers));
-                    }
-                }
-            }
-        }
-        let mut size: Vec<usize> = vec![0; groups.len()];
-        let mut group_cost: Vec<f64> = groups.iter().map(|g| cost(g)).collect();
-        for &g in &group_of {
-            size[g] += 1;
-        }
-        let mut seen_in = vec![0usize; groups.len() + candidates.len()];
-        while live > 1 {
-            let mut best: Option<(f64, usize)> = None;
-            for (index, (piece, covers)) in candidates.iter().enumerate() {
-                // Groups wholly inside `covers` disappear; one new group appears.
-                let mut emptied = 0;
-                let mut replaced = 0.0;
-                for &lit in covers {
-                    let g = group_of[lit];
-                    seen_in[g] += 1;
-                    if seen_in[g] == size[g] {
-                        emptied += 1;
-                        replaced += group_cost[g];
-                    }
-                }
-                for &lit in covers {
-                    seen_in[group_of[lit]] = 0;
-                }
-                if emptied < 2 {
-                    continue;
-                }
-                // Merge only when the shared anchor is no more frequent than the anchors
-                // it replaces together: fewer automata, no more hits.
-                if cost(piece) > replaced {
-                    continue;
-                }
-                let score = (emptied - 1) as f64 / (cost(piece) + 1e-12);
-                if best.is_none_or(|(s, _)| score > s) {
-                    best = Some((score, index));
-                }
-            }
-            let Some((_, index)) = best else { break };
-            let new_group = size.len();
-            size.push(0);
-            group_cost.push(cost(&candidates[index].0));
-            for &lit in &candidates[index].1 {
-                let old = group_of[lit];
-                size[old] -= 1;
-                if size[old] == 0 {
-                    live -= 1;
-                }
-                group_of[lit] = new_group;
-                size[new_group] += 1;
-                anchor_of[lit] = candidates[index].0.clone();
-            }
-            live += 1;
-        }
-    }
-    let mut anchors: Vec<Anchor> = Vec::new();
-    for (index, (lit, anchor)) in literals.iter().zip(&anchor_of).enumerate() {
-        let offset = find(lit, anchor).unwrap_or(0);
-        match anchors.iter_mut().find(|a| &a.bytes == anchor) {
-            Some(existing) => existing.entries.push((index, offset)),
-            None => anchors.push(Anchor { entries: vec![(index, offset)], bytes: anchor.clone() }),
-        }
-    }
-    anchors
+/// The key of the 3-byte gram at the start of little-endian `word`: ASCII case folded.
+#[inline(always)]
+fn key3(word: u32) -> u32 {
+    (word | 0x2020_2020) & 0x00FF_FFFF
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    find(haystack, needle).is_some()
+/// The key of the 4-byte gram `word` (little-endian): ASCII case folded.
+#[inline(always)]
+fn key4(word: u32) -> u32 {
+    word | 0x2020_2020
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+#[inline(always)]
+fn bit3(key: u32) -> usize {
+    (key.wrapping_mul(MUL3) >> (32 - TABLE_BITS)) as usize
+}
+
+#[inline(always)]
+fn bit4(key: u32) -> usize {
+    (key.wrapping_mul(MUL4) >> (32 - TABLE_BITS)) as usize
+}
+
+/// Where `key`'s linear probe starts in a lookup table of `mask + 1` slots (a hash
+/// independent of the bit set's, so that keys sharing a bit do not also share a probe).
+fn probe_start(key: u32, mask: usize) -> usize {
+    (key.wrapping_mul(0xC2B2_AE35) >> 8) as usize & mask
 }
 
 /// Expected occurrences per input byte of `s`: the frequency of its most selective
@@ -334,7 +294,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// outside the table are rarer than everything in it; for them the independent-bytes
 /// estimate is used, capped below the table's smallest entry. Case is folded, so the
 /// estimate is an upper bound for case-sensitive literals.
-fn expected_rate(s: &[u8], _fold: bool) -> f64 {
+fn expected_rate(s: &[u8]) -> f64 {
     let TrigramTable { ppm: table, floor } = trigram_table();
     let best = s
         .windows(3)
@@ -405,15 +365,46 @@ const BYTE_PPM: [u32; 256] = [
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn literal(s: &str, ci: bool) -> Literal {
         Literal { bytes: s.as_bytes().to_vec(), case_insensitive: ci }
     }
 
+    /// Sorted (literal, start) pairs, the same from the AVX2 scan (where the CPU has it)
+    /// and from the portable one.
     fn occurrences(p: &Prefilter, hay: &[u8]) -> Vec<(usize, usize)> {
+        let run = |p: &Prefilter| {
+            let mut out = Vec::new();
+            p.for_each(hay, |lit, at| out.push((lit, at)));
+            out.sort();
+            out
+        };
+        let found = run(p);
+        let portable = Prefilter {
+            literals: p.literals.clone(),
+            grams: GramIndex { avx2: false, ..p.grams.clone() },
+            short: p.short.clone(),
+        };
+        assert_eq!(found, run(&portable), "the AVX2 and portable scans differ");
+        found
+    }
+
+    /// Every (literal, start) by brute force.
+    fn reference(literals: &[Literal], hay: &[u8]) -> Vec<(usize, usize)> {
         let mut out = Vec::new();
-        p.for_each(hay, |lit, at| out.push((lit, at)));
+        for (index, lit) in literals.iter().enumerate() {
+            for start in 0..hay.len() {
+                let Some(window) = hay.get(start..start + lit.bytes.len()) else { break };
+                let same =
+                    if lit.case_insensitive { window.eq_ignore_ascii_case(&lit.bytes) } else { window == lit.bytes };
+                if same {
+                    out.push((index, start));
+                }
+            }
+        }
         out.sort();
         out
     }
@@ -426,33 +417,63 @@ mod tests {
 
     #[test]
     fn case_insensitive_literals_fold_and_sensitive_ones_do_not() {
-        let p = Prefilter::new(vec![literal("sendgrid", true), literal("AKIA", false)]).unwrap();
-        assert_eq!(occurrences(&p, b"SendGrid akia AKIA"), [(0, 0), (1, 14)]);
+        let p = Prefilter::new(vec![literal("sendgrid", true), literal("AKIA", false), literal("hf_", false)]).unwrap();
+        assert_eq!(occurrences(&p, b"SendGrid akia AKIA HF_ hf_"), [(0, 0), (1, 14), (2, 23)]);
     }
 
     #[test]
-    fn many_literals_are_merged_under_at_most_the_limit_and_all_found() {
+    fn many_literals_are_all_found() {
         let literals: Vec<Literal> = (0..300).map(|i| literal(&format!("tok{i:03}_"), i % 3 == 0)).collect();
         let p = Prefilter::new(literals.clone()).unwrap();
-        assert!(p.anchor_count() < 300, "shared anchors were merged: {}", p.anchor_count());
         let mut hay = Vec::new();
         for lit in &literals {
             hay.extend_from_slice(b" ");
             hay.extend_from_slice(&lit.bytes);
         }
         let found = occurrences(&p, &hay);
+        assert_eq!(found, reference(&literals, &hay));
         assert_eq!(found.len(), 300);
-        assert!(found.iter().enumerate().all(|(i, (lit, _))| *lit == i));
     }
 
     #[test]
-    fn literals_across_blocks_are_found_once() {
-        let p = Prefilter::new(vec![literal("password", true)]).unwrap();
-        for shift in [0usize, 1, 3, 7] {
-            let mut hay = vec![b'.'; BLOCK - shift];
-            hay.extend_from_slice(b"PassWord");
-            hay.extend_from_slice(&[b'.'; 100]);
-            assert_eq!(occurrences(&p, &hay), [(0, BLOCK - shift)], "shift {shift}");
+    fn a_literal_is_found_once_at_every_offset_and_input_length() {
+        let literals = vec![literal("xai-", false), literal("password", true), literal("eyJ", false)];
+        let p = Prefilter::new(literals.clone()).unwrap();
+        for secret in ["xai-", "PassWord", "eyJ"] {
+            for before in 0..40 {
+                for after in 0..20 {
+                    let mut hay = vec![b'.'; before];
+                    hay.extend_from_slice(secret.as_bytes());
+                    hay.extend(std::iter::repeat_n(b'.', after));
+                    let found = occurrences(&p, &hay);
+                    assert_eq!(found.len(), 1, "{secret} after {before} bytes, {after} after");
+                    assert_eq!(found[0].1, before);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn repeated_grams_inside_a_literal_report_each_occurrence_once() {
+        let literals = vec![literal("aaaa", false), literal("abab", true)];
+        let p = Prefilter::new(literals.clone()).unwrap();
+        for hay in [&b"aaaaaaa"[..], b"xaaaaa", b"ababABAB", b"aaaaaaaaabababab"] {
+            assert_eq!(occurrences(&p, hay), reference(&literals, hay), "{:?}", String::from_utf8_lossy(hay));
+        }
+    }
+
+    proptest! {
+        /// The prefilter reports exactly what a brute-force search finds, for random
+        /// literals (short and long, both case modes) over random text from a small
+        /// alphabet (so that literals and gram hash collisions occur often).
+        #[test]
+        fn equals_brute_force(
+            raw in prop::collection::vec(("[abAB_\\-x]{3,9}", any::<bool>()), 1..12),
+            hay in "[abAB_\\-x. ]{0,300}",
+        ) {
+            let literals: Vec<Literal> = raw.iter().map(|(s, ci)| literal(s, *ci)).collect();
+            let p = Prefilter::new(literals.clone()).unwrap();
+            prop_assert_eq!(occurrences(&p, hay.as_bytes()), reference(&literals, hay.as_bytes()));
         }
     }
 }

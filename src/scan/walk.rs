@@ -161,27 +161,66 @@ fn scan_file(
         Ok(file) => file,
         Err(err) => return shared.error(format!("{shown}: {err}")),
     };
-    match file.metadata() {
-        Ok(meta) if meta.len() > options.max_file_size => {
-            shared.skipped_large.fetch_add(1, Ordering::Relaxed);
-            shared.warn(format!(
-                "{shown}: skipped, {} bytes is over the {} byte limit",
-                meta.len(),
-                options.max_file_size
-            ));
-            return;
-        }
-        Ok(_) => {}
-        Err(err) => return shared.error(format!("{shown}: {err}")),
-    }
-    match scan_reader(scanner, file, &shown, options.read, buf) {
+    let limit = options.max_file_size;
+    let mut input = SizeLimited { file, limit, unchecked: limit.min(options.read.chunk_size as u64), checked: false };
+    match scan_reader(scanner, &mut input, &shown, options.read, buf) {
         Ok(outcome) => {
             progress(match &outcome {
                 InputOutcome::Scanned { bytes, .. } | InputOutcome::Binary { bytes } => *bytes,
             });
             shared.record(outcome);
         }
-        Err(err) => shared.error(format!("{shown}: {err}")),
+        Err(err) => match err.get_ref().and_then(|inner| inner.downcast_ref::<TooLarge>()) {
+            Some(TooLarge(size)) => {
+                shared.skipped_large.fetch_add(1, Ordering::Relaxed);
+                shared.warn(format!("{shown}: skipped, {size} bytes is over the {} byte limit", options.max_file_size));
+            }
+            None => shared.error(format!("{shown}: {err}")),
+        },
+    }
+}
+
+/// A file that fails with [`TooLarge`] when it is over `limit` bytes. Its size is asked
+/// (one `fstat`) only if it has more than `unchecked` (at most `limit`) bytes: most files
+/// end within the first read buffer, and a system call per file is a measurable share of
+/// a scan of many small files.
+struct SizeLimited {
+    file: std::fs::File,
+    limit: u64,
+    /// Bytes still readable before the size must be checked.
+    unchecked: u64,
+    checked: bool,
+}
+
+/// The error [`SizeLimited`] reads fail with: the file's size.
+#[derive(Debug)]
+struct TooLarge(u64);
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} bytes is over the size limit", self.0)
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
+impl std::io::Read for SizeLimited {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.checked && self.unchecked == 0 {
+            let size = self.file.metadata()?.len();
+            if size > self.limit {
+                return Err(std::io::Error::other(TooLarge(size)));
+            }
+            self.checked = true;
+        }
+        if self.checked {
+            return self.file.read(buf);
+        }
+        // Not past the allowance before the size is known.
+        let allowed = buf.len().min(usize::try_from(self.unchecked).unwrap_or(usize::MAX));
+        let n = self.file.read(&mut buf[..allowed])?;
+        self.unchecked -= n as u64;
+        Ok(n)
     }
 }
 

@@ -147,6 +147,50 @@ fn a_broken_baseline_is_an_error() {
     assert!(stderr(&out).contains("is not a revokd JSON report"), "{}", stderr(&out));
 }
 
+/// Files are skipped above `--max-file-size` (with a warning and `skipped_large`), at the
+/// byte, both below the read buffer (4 MiB) and above it, where the size is only asked
+/// once the first buffer is full.
+#[test]
+fn files_over_the_size_limit_are_skipped_at_the_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = example_token("xai.toml", "xai-");
+    let padded = |len: usize| {
+        let mut text = format!("{token}\n").into_bytes();
+        text.resize(len, b'.');
+        text
+    };
+    std::fs::write(dir.path().join("at.txt"), padded(200)).unwrap();
+    std::fs::write(dir.path().join("over.txt"), padded(201)).unwrap();
+    std::fs::write(dir.path().join("empty.txt"), b"").unwrap();
+    let out = revokd(dir.path(), &["scan", ".", "--format", "json", "--max-file-size", "200"], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = json(&out);
+    let paths: Vec<&str> = report["findings"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["at.txt"]);
+    assert_eq!(report["stats"]["skipped_large"], 1, "{report}");
+    assert!(stderr(&out).contains("over.txt: skipped, 201 bytes is over the 200 byte limit"), "{}", stderr(&out));
+
+    // Larger than the read buffer: the secret at the end is found under the limit, and
+    // the file is skipped over it.
+    let big = 5 * 1024 * 1024;
+    let mut text = vec![b'.'; big];
+    text.extend_from_slice(format!("\n{token}\n").as_bytes());
+    std::fs::write(dir.path().join("big.txt"), &text).unwrap();
+    let limit = text.len().to_string();
+    let out = revokd(dir.path(), &["scan", "big.txt", "--format", "json", "--max-file-size", &limit], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(json(&out)["findings"][0]["line"], 2);
+    let limit = (text.len() - 1).to_string();
+    let out = revokd(dir.path(), &["scan", "big.txt", "--format", "json", "--max-file-size", &limit], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["stats"]["skipped_large"], 1);
+
+    let out = revokd(dir.path(), &["scan", "empty.txt", "at.txt", "--format", "json", "--max-file-size", "0"], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["stats"]["skipped_large"], 1);
+    assert_eq!(json(&out)["stats"]["files"], 1);
+}
+
 #[test]
 fn unreadable_file_is_a_warning_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
