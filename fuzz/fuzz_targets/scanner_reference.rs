@@ -36,7 +36,8 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(found_set, expected, "engine (left) and reference (right) differ");
 
         let options = ReadOptions { chunk_size: case.chunk_size, scan_binary: true };
-        let outcome = scan_reader(scanner, case.hay.as_slice(), "f", options, &mut Vec::new()).expect("reading a slice");
+        let outcome =
+            scan_reader(scanner, case.hay.as_slice(), "f", options, &mut Vec::new()).expect("reading a slice");
         let InputOutcome::Scanned { bytes, findings } = outcome else { panic!("binary input scanned anyway") };
         assert_eq!(bytes, case.hay.len() as u64);
         let mut findings: Vec<reference::FindingKey> = findings

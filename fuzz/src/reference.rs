@@ -16,7 +16,7 @@
 //! - line and column come from the whole input, whatever the chunking; a finding on a
 //!   line with an allow marker is dropped.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use regex_automata::{Anchored, Input};
 use revokd::patterns::{KEYWORD_DISTANCE, Rule, RuleSet};
@@ -56,19 +56,31 @@ pub fn spans(rules: &RuleSet, hay: &[u8]) -> BTreeSet<Span> {
     out
 }
 
-/// The findings the reader must report for `hay`, sorted.
+/// The findings the reader must report for `hay`, sorted. Lines, characters and allow
+/// markers are counted once per input, not once per finding: thousands of findings on
+/// one long line would otherwise cost findings × line length.
 pub fn findings(rules: &RuleSet, hay: &[u8]) -> Vec<FindingKey> {
+    let line_starts: Vec<usize> =
+        std::iter::once(0).chain(hay.iter().enumerate().filter(|&(_, &b)| b == b'\n').map(|(i, _)| i + 1)).collect();
+    let mut chars_before: Vec<u64> = Vec::with_capacity(hay.len() + 1);
+    chars_before.push(0);
+    for &b in hay {
+        chars_before.push(chars_before[chars_before.len() - 1] + chars(&[b]));
+    }
+    let mut allowed: HashMap<(usize, usize), bool> = HashMap::new();
     let mut out: Vec<FindingKey> = spans(rules, hay)
         .into_iter()
         .filter_map(|(start, end, index)| {
-            let line_start = hay[..start].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-            let line_end = hay[end..].iter().position(|&b| b == b'\n').map_or(hay.len(), |i| end + i);
-            if line_is_allowed(&hay[line_start..line_end]) {
+            // The line holding `start`, and the first newline at or after `end`.
+            let line_index = line_starts.partition_point(|&s| s <= start) - 1;
+            let line_start = line_starts[line_index];
+            let line_end = line_starts.get(line_starts.partition_point(|&s| s <= end)).map_or(hay.len(), |&s| s - 1);
+            if *allowed.entry((line_start, line_end)).or_insert_with(|| line_is_allowed(&hay[line_start..line_end])) {
                 return None;
             }
             let secret = &hay[start..end];
-            let line = 1 + newlines(&hay[..start]);
-            let column = 1 + chars(&hay[line_start..start]);
+            let line = 1 + line_index as u64;
+            let column = 1 + chars_before[start] - chars_before[line_start];
             let end_column = match secret.iter().rposition(|&b| b == b'\n') {
                 Some(last) => 1 + chars(&secret[last + 1..]),
                 None => column + chars(secret),
