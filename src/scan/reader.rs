@@ -111,6 +111,10 @@ fn fill(input: &mut impl Read, buf: &mut [u8], len: &mut usize) -> io::Result<bo
 
 /// Turns sorted raw matches into findings with line and column, dropping allowed lines.
 /// `before` is (newlines, characters since the last newline) preceding `buf`.
+///
+/// Linear in `buf` whatever the number of matches: line, line start and column advance
+/// from one match to the next, and a line's allow-marker check is reused by every
+/// single-line secret on it (a minified line with thousands of matches is read once).
 fn collect(
     scanner: &Scanner,
     buf: &[u8],
@@ -122,21 +126,41 @@ fn collect(
     let (lines_before, columns_before) = before;
     let mut cursor = 0;
     let mut line = lines_before + 1;
+    let mut line_start = 0;
+    // Characters from the start of the cursor's line (possibly before `buf`) to the cursor.
+    let mut columns = columns_before;
+    // The last line checked for allow markers: (start, allowed).
+    let mut checked: Option<(usize, bool)> = None;
     for m in matches {
-        line += memchr_iter(b'\n', &buf[cursor..m.start]).count() as u64;
+        let gap = &buf[cursor..m.start];
+        match memrchr(b'\n', gap) {
+            Some(last) => {
+                line += memchr_iter(b'\n', gap).count() as u64;
+                line_start = cursor + last + 1;
+                columns = char_count(&buf[line_start..m.start]);
+            }
+            None => columns += char_count(gap),
+        }
         cursor = m.start;
-        let (line_start, carried) = match memrchr(b'\n', &buf[..m.start]) {
-            Some(i) => (i + 1, 0),
-            None => (0, columns_before),
+        let secret = &buf[m.start..m.end];
+        let last_newline = memrchr(b'\n', secret);
+        let allowed = match checked {
+            Some((start, allowed)) if start == line_start && last_newline.is_none() => allowed,
+            _ => {
+                let line_end = memchr::memchr(b'\n', &buf[m.end..]).map_or(buf.len(), |i| m.end + i);
+                let allowed = line_is_allowed(&buf[line_start..line_end]);
+                if last_newline.is_none() {
+                    checked = Some((line_start, allowed));
+                }
+                allowed
+            }
         };
-        let line_end = memchr::memchr(b'\n', &buf[m.end..]).map_or(buf.len(), |i| m.end + i);
-        if line_is_allowed(&buf[line_start..line_end]) {
+        if allowed {
             continue;
         }
-        let secret = &buf[m.start..m.end];
-        let column = carried + char_count(&buf[line_start..m.start]) + 1;
+        let column = columns + 1;
         let newlines = memchr_iter(b'\n', secret).count() as u64;
-        let end_column = match memrchr(b'\n', secret) {
+        let end_column = match last_newline {
             None => column + char_count(secret),
             Some(last) => char_count(&secret[last + 1..]) + 1,
         };
@@ -223,6 +247,27 @@ mod tests {
         let text = format!("a = '{XAI}' # revokd:allow\nb = '{XAI}'\nc = '{XAI}' // gitleaks:allow\n");
         let found = scan(text.as_bytes(), DEFAULT_CHUNK_SIZE);
         assert_eq!(found.iter().map(|f| f.line).collect::<Vec<_>>(), [2]);
+    }
+
+    #[test]
+    fn many_secrets_on_long_lines_get_exact_columns_and_allow_markers() {
+        // Line 1: 300 secrets behind multi-byte characters; line 2: allow-marked at its
+        // end; line 3: two more. Columns count characters, from 1.
+        let mut text = String::new();
+        let mut expected = Vec::new();
+        for _ in 0..300 {
+            text.push_str("é ü ");
+            expected.push((1, text.chars().count() as u64 + 1));
+            text.push_str(XAI);
+        }
+        text.push_str(&format!("\nx {XAI} {XAI} # revokd:allow\n"));
+        text.push_str(&format!("π {XAI} {XAI}\n"));
+        expected.extend([(3, 3), (3, 3 + XAI.len() as u64 + 1)]);
+        for chunk in [1000, DEFAULT_CHUNK_SIZE] {
+            let found = scan(text.as_bytes(), chunk);
+            let positions: Vec<(u64, u64)> = found.iter().map(|f| (f.line, f.column)).collect();
+            assert_eq!(positions, expected, "chunk {chunk}");
+        }
     }
 
     #[test]
