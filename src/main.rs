@@ -21,12 +21,6 @@ use revokd::scan::reader::ReadOptions;
 use revokd::scan::report::{self, Format, ReportOptions};
 use revokd::scan::{self as scanner, Scanner, WalkOptions};
 
-/// mimalloc instead of glibc's malloc: under webhook load, `perf` showed ~20% of the
-/// daemon's CPU in malloc/free (small, short-lived allocations freed on other worker
-/// threads), which mimalloc's per-thread free lists make cheaper.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Exit status of a run that found something (or whose checks failed).
 const EXIT_FINDINGS: u8 = 1;
 /// Exit status of a run that could not do its job.
