@@ -1,5 +1,6 @@
-"""Reads Prometheus text on stdin; prints count, p50 and p99 (upper bucket bounds) of
-the histogram named in argv[1]."""
+"""Reads Prometheus text on stdin; prints the count of the histogram named in argv[1],
+its p50 and p99 as bucket upper bounds (the quantile is at most that), and the same
+quantiles interpolated linearly inside their bucket (as PromQL's histogram_quantile)."""
 import sys
 
 name = sys.argv[1]
@@ -12,9 +13,20 @@ for line in sys.stdin:
     elif line.startswith(name + "_count"):
         count = float(line.rsplit(" ", 1)[1])
 buckets.sort()
+
+
 def quantile(q):
+    """(upper bound of the bucket holding quantile q, linear estimate inside it)."""
+    lower, below = 0.0, 0.0
     for le, n in buckets:
         if count and n >= q * count:
-            return le
-    return float("nan")
-print(f"disabled keys: {int(count)}  p50 <= {quantile(0.5) * 1000:g} ms  p99 <= {quantile(0.99) * 1000:g} ms")
+            if le == float("inf") or n == below:
+                return le, le if le != float("inf") else lower
+            return le, lower + (le - lower) * (q * count - below) / (n - below)
+        lower, below = le, n
+    return float("nan"), float("nan")
+
+
+(p50, p50_est), (p99, p99_est) = quantile(0.5), quantile(0.99)
+print(f"disabled keys: {int(count)}  p50 <= {p50 * 1000:g} ms (~{p50_est * 1000:.1f})  "
+      f"p99 <= {p99 * 1000:g} ms (~{p99_est * 1000:.1f})")

@@ -167,9 +167,10 @@ impl Revoker {
         let scanner = self.scanner();
         for (position, report) in reports.iter().enumerate() {
             if let Some(rule) = classify(&scanner, report.token.expose()) {
-                records.push(self.record(report, rule));
+                let record = self.record(report, rule);
+                hashes.push(record.token_sha256.clone());
+                records.push(record);
                 positions.push(position);
-                hashes.push(sha256_hex(report.token.expose().as_bytes()));
             }
         }
         if !records.is_empty() {
@@ -268,26 +269,35 @@ impl GroupCommit {
 }
 
 async fn commit_group(store: &Store, group: Vec<Batch>) {
-    if group.len() == 1 {
-        for batch in group {
-            let result = store.report_leaks(&batch.records).await.map_err(StoreFailure::from);
-            let _ = batch.reply.send(result);
-        }
-        return;
+    // The batches' records end to end (moved, not cloned), and where each batch ends.
+    let mut all = Vec::with_capacity(group.iter().map(|b| b.records.len()).sum());
+    let mut replies = Vec::with_capacity(group.len());
+    for batch in group {
+        all.extend(batch.records);
+        replies.push((all.len(), batch.reply));
     }
-    let all: Vec<crate::store::LeakReport> = group.iter().flat_map(|b| b.records.iter().cloned()).collect();
-    match store.report_leaks(&all).await {
+    let shared = store.report_leaks(&all).await;
+    let single = replies.len() == 1;
+    match shared {
         Ok(outcomes) if outcomes.len() == all.len() => {
             let mut outcomes = outcomes.into_iter();
-            for batch in group {
-                let mine: Vec<_> = outcomes.by_ref().take(batch.records.len()).collect();
-                let _ = batch.reply.send(Ok(mine));
+            let mut start = 0;
+            for (end, reply) in replies {
+                let _ = reply.send(Ok(outcomes.by_ref().take(end - start).collect()));
+                start = end;
+            }
+        }
+        Err(err) if single => {
+            if let Some((_, reply)) = replies.pop() {
+                let _ = reply.send(Err(StoreFailure::from(err)));
             }
         }
         _ => {
-            for batch in group {
-                let result = store.report_leaks(&batch.records).await.map_err(StoreFailure::from);
-                let _ = batch.reply.send(result);
+            let mut start = 0;
+            for (end, reply) in replies {
+                let result = store.report_leaks(&all[start..end]).await.map_err(StoreFailure::from);
+                let _ = reply.send(result);
+                start = end;
             }
         }
     }

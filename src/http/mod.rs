@@ -123,8 +123,13 @@ pub fn prometheus() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            // Buckets around the 10 ms target, so the histogram resolves p50 and p99.
-            let buckets = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+            // Fine buckets (1–2.5 ms apart) up to 20 ms around the 10 ms disable-latency
+            // target, so the histogram resolves p50 and p99 there; coarser above. Each
+            // bucket costs one atomic counter per labelled series.
+            let buckets = [
+                0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009, 0.01, 0.0125, 0.015, 0.0175,
+                0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ];
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(crate::revoke::DISABLE_LATENCY_METRIC.to_owned()), &buckets)
                 .and_then(|b| {

@@ -157,12 +157,28 @@ struct HashedKey {
 }
 
 /// The keys whose `key_hash` is one of `hashes`, by hash (unknown hashes are absent):
-/// one query per [`super::MAX_BINDS`] hashes.
+/// one query per [`super::MAX_BINDS`] hashes on SQLite, one cached statement with an
+/// array bind on PostgreSQL.
 pub(crate) async fn keys_by_hashes(
     c: &mut Conn<'_>,
     hashes: &[&str],
 ) -> Result<std::collections::HashMap<String, KeyRecord>, StoreError> {
     let mut found = std::collections::HashMap::with_capacity(hashes.len());
+    if hashes.is_empty() {
+        return Ok(found);
+    }
+    if let Conn::Postgres(pg) = c {
+        let rows: Vec<HashedKey> = sqlx::query_as(
+            "SELECT k.key_hash, k.id, k.team_id, t.name AS team, k.key_type, k.redacted, k.status, \
+             k.created_at, k.disabled_at, k.disabled_reason \
+             FROM api_keys k JOIN teams t ON t.id = k.team_id WHERE k.key_hash = ANY($1)",
+        )
+        .bind(hashes)
+        .fetch_all(&mut **pg)
+        .await?;
+        found.extend(rows.into_iter().map(|r| (r.key_hash, r.key)));
+        return Ok(found);
+    }
     for chunk in hashes.chunks(super::MAX_BINDS) {
         let sql = format!(
             "SELECT k.key_hash, k.id, k.team_id, t.name AS team, k.key_type, k.redacted, k.status, \
@@ -179,12 +195,30 @@ pub(crate) async fn keys_by_hashes(
 
 /// [`disable_if_active`] for several `(key id, reason)` pairs at once (ids distinct);
 /// returns the ids this call changed. The conditional UPDATE is what makes concurrent
-/// disables count once.
+/// disables count once. Cost: one statement (per bind-limit chunk on SQLite; one cached
+/// statement with array binds on PostgreSQL).
 pub(crate) async fn disable_all_if_active(
     c: &mut Conn<'_>,
     at: i64,
     keys: &[(i64, &str)],
 ) -> Result<Vec<i64>, StoreError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    if let Conn::Postgres(pg) = c {
+        let (ids, reasons): (Vec<i64>, Vec<&str>) = keys.iter().copied().unzip();
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "UPDATE api_keys SET status = 'disabled', disabled_at = $1, disabled_reason = v.reason \
+             FROM UNNEST($2::int8[], $3::text[]) AS v (id, reason) \
+             WHERE api_keys.id = v.id AND api_keys.status = 'active' RETURNING api_keys.id",
+        )
+        .bind(at)
+        .bind(ids)
+        .bind(reasons)
+        .fetch_all(&mut **pg)
+        .await?;
+        return Ok(rows.into_iter().map(|(id,)| id).collect());
+    }
     let mut changed = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(super::rows_per_statement(2, 1)) {
         let sql = format!(
@@ -251,7 +285,7 @@ impl Store {
         actor: &str,
     ) -> Result<Vec<KeyRecord>, StoreError> {
         let at = now_ms();
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.begin_write().await?;
         let mut c = tx.conn();
         let team_id = teams::team_id(&mut c, team).await?;
         let mut stored = Vec::with_capacity(keys.len());
@@ -350,7 +384,7 @@ impl Store {
             return Err(StoreError::EmptyReason);
         }
         let at = now_ms();
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.begin_write().await?;
         let mut c = tx.conn();
         let before = key_by_id(&mut c, id).await?;
         if !change.allowed_from(before.status) {

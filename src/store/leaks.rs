@@ -123,7 +123,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let at = now_ms();
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.begin_write().await?;
         let (outcomes, notices) = record_leaks(&mut tx.conn(), at, reports).await?;
         tx.commit().await?;
         if notices > 0 {
@@ -152,7 +152,7 @@ impl Store {
     ) -> Result<Option<u64>, StoreError> {
         let at = now_ms();
         let cutoff = at - i64::from(days) * 86_400_000;
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.begin_write().await?;
         let mut c = tx.conn();
         if interval_ms > 0 {
             let (last,): (Option<i64>,) = super::fetch!(
@@ -231,34 +231,9 @@ async fn record_leaks(
     }
     // token hash → (leak id, sightings before this batch)
     let mut leaks: HashMap<String, (i64, i64)> = HashMap::with_capacity(tokens.len());
-    const LEAK_COLS: usize = 7;
-    for chunk in tokens.chunks(super::rows_per_statement(LEAK_COLS, 1)) {
-        let sql = format!(
-            "INSERT INTO leaks (key_id, token_hash, token_type, source, url, reporter, sightings, first_seen, last_seen) \
-             VALUES {} \
-             ON CONFLICT (token_hash) DO UPDATE SET last_seen = excluded.last_seen, \
-             sightings = leaks.sightings + excluded.sightings, key_id = COALESCE(leaks.key_id, excluded.key_id) \
-             RETURNING id, token_hash, sightings",
-            super::placeholders(2, chunk.len(), LEAK_COLS, ", $1, $1")
-        );
-        let mut args = Vec::with_capacity(1 + chunk.len() * LEAK_COLS);
-        args.push(Arg::Int(Some(at)));
-        for t in chunk {
-            args.extend([
-                Arg::Int(t.key_id),
-                Arg::Text(Some(&t.first.token_sha256)),
-                Arg::Text(Some(&t.first.token_type)),
-                Arg::Text(Some(&t.first.source)),
-                Arg::Text(t.first.url.as_deref()),
-                Arg::Text(Some(&t.first.reporter)),
-                Arg::Int(Some(t.count)),
-            ]);
-        }
-        let rows: Vec<(i64, String, i64)> = super::fetch_built(&mut *c, sql, &args).await?;
-        for (id, token_hash, sightings) in rows {
-            let count = token_index.get(token_hash.as_str()).map(|&i| tokens[i].count).unwrap_or(0);
-            leaks.insert(token_hash, (id, sightings - count));
-        }
+    for (id, token_hash, sightings) in upsert_leaks(&mut *c, at, &tokens).await? {
+        let count = token_index.get(token_hash.as_str()).map(|&i| tokens[i].count).unwrap_or(0);
+        leaks.insert(token_hash, (id, sightings - count));
     }
 
     // 3. Disable every active key of the batch, with the reason of its first report.
@@ -372,6 +347,71 @@ async fn record_leaks(
     // 6. The audit events, in report order, as one append.
     audit::append_all(&mut *c, at, &events).await?;
     Ok((outcomes, new_notices))
+}
+
+/// Inserts one leak row per distinct token of a batch, or adds the batch's sightings to
+/// the existing row; returns `(leak id, token hash, sightings after)` per token. Cost:
+/// one statement (per bind-limit chunk on SQLite; one cached statement with array binds
+/// on PostgreSQL).
+async fn upsert_leaks(
+    c: &mut Conn<'_>,
+    at: i64,
+    tokens: &[TokenRow<'_>],
+) -> Result<Vec<(i64, String, i64)>, StoreError> {
+    /// Adds a batch's sightings to a token's existing row.
+    macro_rules! on_conflict {
+        () => {
+            " ON CONFLICT (token_hash) DO UPDATE SET last_seen = excluded.last_seen, \
+             sightings = leaks.sightings + excluded.sightings, key_id = COALESCE(leaks.key_id, excluded.key_id) \
+             RETURNING id, token_hash, sightings"
+        };
+    }
+    if let Conn::Postgres(pg) = c {
+        let rows = sqlx::query_as(concat!(
+            "INSERT INTO leaks (key_id, token_hash, token_type, source, url, reporter, sightings, first_seen, last_seen) \
+             SELECT key_id, token_hash, token_type, source, url, reporter, sightings, $1, $1 \
+             FROM UNNEST($2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int8[]) \
+             WITH ORDINALITY AS v (key_id, token_hash, token_type, source, url, reporter, sightings, n) \
+             ORDER BY n",
+            on_conflict!()
+        ))
+        .bind(at)
+        .bind(tokens.iter().map(|t| t.key_id).collect::<Vec<_>>())
+        .bind(tokens.iter().map(|t| t.first.token_sha256.as_str()).collect::<Vec<_>>())
+        .bind(tokens.iter().map(|t| t.first.token_type.as_str()).collect::<Vec<_>>())
+        .bind(tokens.iter().map(|t| t.first.source.as_str()).collect::<Vec<_>>())
+        .bind(tokens.iter().map(|t| t.first.url.as_deref()).collect::<Vec<_>>())
+        .bind(tokens.iter().map(|t| t.first.reporter.as_str()).collect::<Vec<_>>())
+        .bind(tokens.iter().map(|t| t.count).collect::<Vec<_>>())
+        .fetch_all(&mut **pg)
+        .await?;
+        return Ok(rows);
+    }
+    const LEAK_COLS: usize = 7;
+    let mut upserted = Vec::with_capacity(tokens.len());
+    for chunk in tokens.chunks(super::rows_per_statement(LEAK_COLS, 1)) {
+        let sql = format!(
+            "INSERT INTO leaks (key_id, token_hash, token_type, source, url, reporter, sightings, first_seen, last_seen) \
+             VALUES {}{}",
+            super::placeholders(2, chunk.len(), LEAK_COLS, ", $1, $1"),
+            on_conflict!()
+        );
+        let mut args = Vec::with_capacity(1 + chunk.len() * LEAK_COLS);
+        args.push(Arg::Int(Some(at)));
+        for t in chunk {
+            args.extend([
+                Arg::Int(t.key_id),
+                Arg::Text(Some(&t.first.token_sha256)),
+                Arg::Text(Some(&t.first.token_type)),
+                Arg::Text(Some(&t.first.source)),
+                Arg::Text(t.first.url.as_deref()),
+                Arg::Text(Some(&t.first.reporter)),
+                Arg::Int(Some(t.count)),
+            ]);
+        }
+        upserted.extend(super::fetch_built::<(i64, String, i64)>(&mut *c, sql, &args).await?);
+    }
+    Ok(upserted)
 }
 
 /// Why a leak disables a key (`disabled_reason`).

@@ -2,7 +2,11 @@
 //! on SQLite or PostgreSQL through `sqlx`. All of revokd's SQL lives in this module.
 //!
 //! Both backends run the same statements (`$1`-style binds work on both) through the
-//! [`Conn`] enum; only connecting, locking and migrations differ.
+//! [`Conn`] enum; only connecting, locking and migrations differ, and the batch
+//! statements of a leak report: SQLite gets one statement built with a row of binds per
+//! item ([`placeholders`]), PostgreSQL one cached statement with one array bind per
+//! column (`= ANY($1)`, `UNNEST`), so each is one round trip under the write lock
+//! instead of a parse-and-describe round trip plus an execute round trip.
 //!
 //! Concurrency: every write runs in a transaction opened by [`Db::begin_write`], which
 //! serialises writers — `BEGIN IMMEDIATE` on SQLite (across processes, waiting up to the
@@ -169,9 +173,14 @@ pub enum Db {
 
 /// A transaction on either backend. Dropped without [`Tx::commit`], it rolls back.
 pub enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    /// With this process's writer turn when [`Store::begin_write`] got it.
+    Sqlite(Transaction<'static, Sqlite>, Option<WriterTurn>),
     Postgres(Transaction<'static, Postgres>),
 }
+
+/// This process's turn to write to a SQLite database (see [`Store::begin_write`]); the
+/// next writer's turn starts when it is dropped.
+pub type WriterTurn = tokio::sync::OwnedMutexGuard<()>;
 
 /// A pooled connection on either backend (reads).
 enum Pooled {
@@ -188,14 +197,15 @@ pub(crate) enum Conn<'a> {
 impl Tx {
     pub(crate) fn conn(&mut self) -> Conn<'_> {
         match self {
-            Tx::Sqlite(t) => Conn::Sqlite(t),
+            Tx::Sqlite(t, _) => Conn::Sqlite(t),
             Tx::Postgres(t) => Conn::Postgres(t),
         }
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {
-            Tx::Sqlite(t) => t.commit().await?,
+            // The turn is dropped after the commit: the next writer finds the lock free.
+            Tx::Sqlite(t, _turn) => t.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())
@@ -440,7 +450,7 @@ impl Db {
     /// Cost: one `BEGIN` round trip, plus one lock round trip on PostgreSQL.
     pub async fn begin_write(&self) -> Result<Tx, StoreError> {
         match self {
-            Db::Sqlite(pool) => Ok(Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?)),
+            Db::Sqlite(pool) => Ok(Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, None)),
             Db::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_CHAIN_LOCK).execute(&mut *tx).await?;
@@ -479,6 +489,8 @@ pub struct Store {
     /// Woken after a commit that wrote owner notices, so an in-process notification
     /// worker starts at once instead of at its next poll.
     notices_written: std::sync::Arc<tokio::sync::Notify>,
+    /// Queues this process's SQLite writers (see [`Store::begin_write`]).
+    sqlite_writers: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -491,7 +503,41 @@ impl Store {
 
     /// Connects without migrating (for `revokd db migrate`, which reports what it did).
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        Ok(Store { db: Db::connect(url).await?, notices_written: Default::default() })
+        Ok(Store {
+            db: Db::connect(url).await?,
+            notices_written: Default::default(),
+            sqlite_writers: Default::default(),
+        })
+    }
+
+    /// [`Db::begin_write`], and on SQLite first this process's writer turn: writers of
+    /// one process (the group commit, the notification worker, CLI-driven API calls)
+    /// wait for each other in a FIFO queue and start the moment the previous one
+    /// commits, instead of polling SQLite's lock through its busy handler, which sleeps
+    /// up to 100 ms between tries (a group commit that lost the lock to the email worker
+    /// stalled every request in it that long). Other processes still meet the busy
+    /// timeout. A turn not had within that timeout is not waited for further: the
+    /// transaction then starts as before, under the busy handler alone.
+    pub(crate) async fn begin_write(&self) -> Result<Tx, StoreError> {
+        let turn = self.writer_turn().await;
+        let mut tx = self.db.begin_write().await?;
+        if let Tx::Sqlite(_, slot) = &mut tx {
+            *slot = turn;
+        }
+        Ok(tx)
+    }
+
+    /// This process's writer turn on SQLite (`None` on PostgreSQL, whose advisory lock
+    /// queues writers itself, or after [`SQLITE_BUSY_TIMEOUT`]). For single statements
+    /// that write outside [`Store::begin_write`].
+    pub(crate) async fn writer_turn(&self) -> Option<WriterTurn> {
+        match self.db {
+            Db::Sqlite(_) => {
+                let turn = std::sync::Arc::clone(&self.sqlite_writers).lock_owned();
+                tokio::time::timeout(SQLITE_BUSY_TIMEOUT, turn).await.ok()
+            }
+            Db::Postgres(_) => None,
+        }
     }
 
     pub fn db(&self) -> &Db {

@@ -90,9 +90,32 @@ pub(crate) struct NewNotice {
 }
 
 /// Inserts `notices`, skipping each whose `dedupe_key` exists; returns how many were new.
+/// Cost: one statement (per bind-limit chunk on SQLite; one cached statement with array
+/// binds on PostgreSQL).
 pub(crate) async fn enqueue_all(c: &mut Conn<'_>, at: i64, notices: &[NewNotice]) -> Result<u64, StoreError> {
     const COLS: usize = 5;
+    if notices.is_empty() {
+        return Ok(0);
+    }
     let details: Vec<String> = notices.iter().map(|n| n.details.to_string()).collect();
+    if let Conn::Postgres(pg) = c {
+        let result = sqlx::query(
+            "INSERT INTO notices (kind, team_id, key_id, details, dedupe_key, created_at) \
+             SELECT kind, team_id, key_id, details, dedupe_key, $1 \
+             FROM UNNEST($2::text[], $3::int8[], $4::int8[], $5::text[], $6::text[]) WITH ORDINALITY \
+             AS v (kind, team_id, key_id, details, dedupe_key, n) ORDER BY n \
+             ON CONFLICT (dedupe_key) DO NOTHING",
+        )
+        .bind(at)
+        .bind(notices.iter().map(|n| n.kind.as_str()).collect::<Vec<_>>())
+        .bind(notices.iter().map(|n| n.team_id).collect::<Vec<_>>())
+        .bind(notices.iter().map(|n| n.key_id).collect::<Vec<_>>())
+        .bind(&details)
+        .bind(notices.iter().map(|n| n.dedupe_key.as_str()).collect::<Vec<_>>())
+        .execute(&mut **pg)
+        .await?;
+        return Ok(result.rows_affected());
+    }
     let mut inserted = 0;
     for (chunk, texts) in
         notices.chunks(super::rows_per_statement(COLS, 1)).zip(details.chunks(super::rows_per_statement(COLS, 1)))
@@ -210,7 +233,7 @@ impl Store {
     /// Opens the write transaction that composes due notices into emails. Costs the
     /// store's write lock until commit: render quickly, send nothing inside it.
     pub async fn notice_composer(&self) -> Result<NoticeComposer, StoreError> {
-        Ok(NoticeComposer { tx: self.db.begin_write().await?, at: now_ms() })
+        Ok(NoticeComposer { tx: self.begin_write().await?, at: now_ms() })
     }
 }
 

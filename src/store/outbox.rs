@@ -139,6 +139,7 @@ impl Store {
     /// skipped, not waited for (PostgreSQL `FOR UPDATE SKIP LOCKED`; on SQLite the one
     /// statement runs under the database's single writer lock). Cost: one statement.
     pub async fn claim_due_mails(&self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
+        let _turn = self.writer_turn().await;
         let mut pooled = self.db.acquire().await?;
         let mut c = pooled.conn();
         let lock = match c {
@@ -183,7 +184,7 @@ impl Store {
             return Ok(0);
         }
         let at = now_ms();
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.begin_write().await?;
         let mut c = tx.conn();
         let mut events = Vec::with_capacity(done.len());
         let mut changed = 0;

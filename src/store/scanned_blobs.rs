@@ -25,7 +25,7 @@ impl Store {
     /// scanned again anyway). One transaction; remembering a blob twice is harmless.
     /// Cost: one multi-row insert per ~32k blobs.
     pub async fn remember_blobs(&self, repo: &str, scan_key: &str, blobs: &[String]) -> Result<(), StoreError> {
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.begin_write().await?;
         let mut c = tx.conn();
         super::execute_built(
             &mut c,

@@ -156,7 +156,7 @@ impl Store {
             return Err(StoreError::NoAdmin);
         }
         let at = now_ms();
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.begin_write().await?;
         let mut c = tx.conn();
         let inserted: Result<(i64,), sqlx::Error> = fetch!(
             &mut c,
@@ -232,7 +232,7 @@ impl Store {
     /// member (refusing to demote the last admin). Audits `member.added`.
     pub async fn add_member(&self, name: &str, email: &str, role: Role, actor: &str) -> Result<(), StoreError> {
         let email = normalize_email(email)?;
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.begin_write().await?;
         let mut c = tx.conn();
         let id = team_id(&mut c, name).await?;
         let mut event = member_event(actor, id, name, &email, role);
@@ -271,7 +271,7 @@ impl Store {
     /// Removes `email` from team `name` (never the last admin). Audits `member.removed`.
     pub async fn remove_member(&self, name: &str, email: &str, actor: &str) -> Result<(), StoreError> {
         let email = normalize_email(email)?;
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.begin_write().await?;
         let mut c = tx.conn();
         let id = team_id(&mut c, name).await?;
         let role = member_role(&mut c, id, &email)
