@@ -60,12 +60,18 @@ async fn sigkill_under_load_leaves_each_revocation_whole_and_the_emails_still_go
     };
     let mut first = Served::start(setup("1h")).await;
 
-    // Every key in an alert of its own, all at once; SIGKILL as soon as the first
-    // answer arrives, while the rest are queued or being committed.
+    // Every key in an alert of its own, one every 5 ms (500 ms in all: a daemon that
+    // commits fast must not have answered them all before the kill); SIGKILL as soon as
+    // the first answer or commit is seen, while later ones are queued, being committed or
+    // not yet sent.
     let mut alerts = Vec::new();
-    for (_, leaked) in &keys {
+    for (i, (_, leaked)) in keys.iter().enumerate() {
         let (head, body) = first.partner_request(&[leaked]);
-        alerts.push(tokio::spawn(try_alert(first.addr, head, body)));
+        let (addr, delay) = (first.addr, Duration::from_millis(5 * i as u64));
+        alerts.push(tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            try_alert(addr, head, body).await
+        }));
     }
     eventually("a first revocation committed", || async {
         alerts.iter().any(|a| a.is_finished()) || !leak_rows(&store).await.is_empty()
