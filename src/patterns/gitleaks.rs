@@ -2,7 +2,8 @@
 //!
 //! What converts: `id` (to snake_case), `description` (→ `name`), `regex`, `secretGroup`
 //! (that group becomes the `secret` group), `entropy` (→ `min_entropy`), `keywords`, and
-//! allowlist `stopwords`. A rule without keywords gets the literal prefixes its regex must
+//! allowlist `stopwords` (the rule's own, and those of global allowlists that target it).
+//! A rule without keywords gets the literal prefixes its regex must
 //! start with, when there are such literals of at least 3 bytes. What does not convert,
 //! and is reported per rule: path-only rules, rules with neither keywords nor a literal
 //! prefix (our engine never runs a regex over a whole input), regexes our regex engine
@@ -18,6 +19,12 @@ use super::{MIN_LITERAL_LEN, RuleDef, RuleSet};
 struct GitleaksConfig {
     #[serde(default)]
     rules: Vec<GitleaksRule>,
+    /// Global allowlists (gitleaks before 8.21: one table; later: several, each for every
+    /// rule or for its `targetRules`).
+    #[serde(default)]
+    allowlist: Option<GitleaksAllowlist>,
+    #[serde(default)]
+    allowlists: Vec<GitleaksAllowlist>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -44,8 +51,11 @@ struct GitleaksRule {
     allowlists: Vec<GitleaksAllowlist>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 struct GitleaksAllowlist {
+    /// Only in global allowlists: the rule ids it applies to (empty: every rule).
+    #[serde(default, rename = "targetRules")]
+    target_rules: Vec<String>,
     #[serde(default)]
     stopwords: Vec<String>,
     #[serde(default)]
@@ -88,7 +98,19 @@ pub fn import(text: &str) -> Result<Import, ImportError> {
     let config: GitleaksConfig =
         toml::from_str(text).map_err(|e| ImportError(crate::toml_error::describe(&e, text)))?;
     let mut out = Import::default();
-    for rule in config.rules {
+    let global: Vec<GitleaksAllowlist> = config.allowlist.into_iter().chain(config.allowlists).collect();
+    let dropped: usize = global.iter().map(|l| l.regexes.len() + l.paths.len() + l.commits.len()).sum();
+    if dropped > 0 {
+        out.notes.push(format!(
+            "global allowlist: {dropped} regex/path/commit entries dropped (use --baseline instead); its stopwords apply to every rule they target"
+        ));
+    }
+    for mut rule in config.rules {
+        // A global allowlist's stopwords become the targeted rules' own.
+        for list in global.iter().filter(|l| l.target_rules.is_empty() || l.target_rules.contains(&rule.id)) {
+            rule.allowlists
+                .push(GitleaksAllowlist { stopwords: list.stopwords.clone(), ..GitleaksAllowlist::default() });
+        }
         let id = rule.id.clone();
         match convert(rule, &mut out.notes) {
             // gitleaks ids that differ only in punctuation or case become one of ours.
@@ -223,6 +245,39 @@ mod tests {
         assert_eq!(name_group(r"\((x)", 1).as_deref(), Some(r"\((?P<secret>x)"));
         assert_eq!(name_group(r"(?:a)(?P<k>b)", 1).as_deref(), Some(r"(?:a)(?P<secret>b)"));
         assert_eq!(name_group(r"abc", 1), None);
+    }
+
+    #[test]
+    fn global_allowlist_stopwords_reach_their_target_rules() {
+        let config = r#"
+[allowlist]
+stopwords = ["example"]
+paths = ['''vendor/''']
+
+[[allowlists]]
+targetRules = ["second-rule"]
+stopwords = ["dummy"]
+regexes = ['''x{4}''']
+
+[[rules]]
+id = "first-rule"
+regex = '''fk_[a-z0-9]{16}'''
+
+[[rules]]
+id = "second-rule"
+regex = '''sk2_[a-z0-9]{16}'''
+"#;
+        let out = import(config).unwrap();
+        let stopwords: Vec<(&str, &[String])> =
+            out.rules.iter().map(|r| (r.id.as_str(), r.stopwords.as_slice())).collect();
+        assert_eq!(
+            stopwords,
+            [
+                ("first_rule", &["example".to_owned()][..]),
+                ("second_rule", &["example".to_owned(), "dummy".to_owned()][..])
+            ]
+        );
+        assert!(out.notes.iter().any(|n| n.starts_with("global allowlist: 2 ")), "{:?}", out.notes);
     }
 
     #[test]
