@@ -32,13 +32,9 @@ CORPUS=$(cd "$CORPUS" && pwd)
 missing=()
 command -v rg >/dev/null || missing+=(ripgrep)
 python3 -c 'import yaml' 2>/dev/null || missing+=(python3-yaml)
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=()
-  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  log "installing ${missing[*]}"
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+# shellcheck source=bench/apt-lib.sh
+source "$BENCH_DIR/apt-lib.sh"
+apt_install "${missing[@]}"
 python3 -c 'import tomllib' 2>/dev/null || die "python3 >= 3.11 (tomllib) is required"
 if ! python3 -c 'import re2' 2>/dev/null; then
   log "installing google-re2 (RE2, the regex dialect of Go and so of gitleaks) with pip"

@@ -32,13 +32,9 @@ command -v rg >/dev/null || missing+=(ripgrep)
 command -v hyperfine >/dev/null || missing+=(hyperfine)
 [ -x /usr/bin/time ] || missing+=(time)
 command -v python3 >/dev/null || missing+=(python3)
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=()
-  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  log "installing ${missing[*]}"
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+# shellcheck source=bench/apt-lib.sh
+source "$BENCH_DIR/apt-lib.sh"
+apt_install "${missing[@]}"
 python3 -c 'import tomllib' 2>/dev/null || die "python3 >= 3.11 (tomllib) is required"
 [ -d "$PATTERNS_DIR" ] || die "no patterns directory $PATTERNS_DIR (set REVOKD_PATTERNS_DIR)"
 
