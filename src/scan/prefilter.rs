@@ -101,16 +101,10 @@ impl Prefilter {
             let cost = |at: usize| expected_rate(&bytes[at..at + gram]) + expected_rate(&bytes[at + 1..at + 1 + gram]);
             let window = (0..bytes.len() - gram).min_by(|&a, &b| cost(a).total_cmp(&cost(b))).unwrap_or(0);
             for offset in [window, window + 1] {
-                let key = match gram {
-                    3 => key3(u32::from_le_bytes([bytes[offset], bytes[offset + 1], bytes[offset + 2], 0])),
-                    _ => key4(u32::from_le_bytes([
-                        bytes[offset],
-                        bytes[offset + 1],
-                        bytes[offset + 2],
-                        bytes[offset + 3],
-                    ])),
-                };
-                grams.push((key, index, offset));
+                // A 3-byte gram may end the literal: its key ignores the fourth byte.
+                let fourth = bytes.get(offset + 3).copied().unwrap_or(0);
+                let word = u32::from_le_bytes([bytes[offset], bytes[offset + 1], bytes[offset + 2], fourth]);
+                grams.push((if gram == 3 { key3(word) } else { key4(word) }, index, offset));
             }
         }
         let short = if short_ids.is_empty() {
