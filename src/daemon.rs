@@ -3,7 +3,8 @@
 //! gracefully on SIGTERM or Ctrl-C.
 //!
 //! Submodules: [`server`] (accept loop, drain), [`limits`] and [`observe`] (tower layers),
-//! [`systemd`] (sd_notify), [`reload`] (SIGHUP), [`logging`] (the subscriber).
+//! [`systemd`] (sd_notify), [`reload`] (SIGHUP), [`logging`] (the subscriber), [`wal`]
+//! (SQLite checkpoints).
 
 pub mod limits;
 pub mod logging;
@@ -11,6 +12,7 @@ pub mod observe;
 pub mod reload;
 pub mod server;
 pub mod systemd;
+pub mod wal;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -191,6 +193,7 @@ impl Daemon {
         };
         let mut background = vec![keys.spawn_refresher()];
         background.extend(systemd::spawn_watchdog());
+        background.extend(wal::spawn(&store).await);
         background.extend(options.retention_days.map(|days| crate::retention::spawn(store.clone(), days)));
         let notifier =
             options.notify.clone().map(|o| Notifier::new(store.clone(), o)).transpose()?.map(Notifier::spawn);

@@ -17,11 +17,13 @@
 
 mod audit;
 mod audit_filter;
+mod checkpoint;
 mod deliveries;
 mod keys;
 mod leak_search;
 mod leaks;
 mod migrate;
+mod nodelay;
 mod notices;
 mod outbox;
 mod overview;
@@ -42,9 +44,11 @@ pub use audit::{
     event_hash,
 };
 pub use audit_filter::{AuditFilter, AuditFilterError};
+pub use checkpoint::{WalCheckpointer, WalStep};
 pub use keys::{KeyFilter, KeyOrigin, KeyRecord, KeyStatus, NewKey};
 pub use leak_search::{LeakFilter, LeakRecord};
 pub use leaks::{LeakOutcome, LeakReport, LeakedKey};
+pub use nodelay::nodelay_to;
 pub use notices::{ComposedMail, Notice, NoticeBatch, NoticeComposer, NoticeKind};
 pub use outbox::{Delivery, OutboxBacklog, OutboxRow, OutboxStatus};
 pub use overview::SourceCount;
@@ -62,6 +66,12 @@ const SQLITE_CACHE_SIZE: &str = "-32768";
 /// WAL pages after which a commit checkpoints (`PRAGMA wal_autocheckpoint`): 8,192
 /// pages of 4 KiB, 32 MiB (SQLite's default is 1,000).
 const SQLITE_WAL_AUTOCHECKPOINT: &str = "8192";
+
+/// How long a PostgreSQL operation waits for a pooled connection. Connections are
+/// held for milliseconds, so a longer wait means the server refuses or does not answer
+/// new connections (sqlx retries a refused connect until this deadline): the alert then
+/// gets its 503 (GitHub retries) after this bound, not after a 10 s one.
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Connections per pool. SQLite serialises writers anyway (extra connections only serve
 /// concurrent readers); PostgreSQL replicas each hold this many server connections.
@@ -435,9 +445,20 @@ impl Db {
             Ok(Db::Sqlite(pool))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?;
+            let server = (options.get_host().to_owned(), options.get_port());
             let pool = PgPoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(PG_ACQUIRE_TIMEOUT)
+                .after_connect(move |_, _| {
+                    let server = server.clone();
+                    Box::pin(async move {
+                        // A Unix socket path resolves to nothing: no TCP, no Nagle.
+                        let addrs: Vec<_> =
+                            tokio::net::lookup_host(server).await.map(|a| a.collect()).unwrap_or_default();
+                        nodelay::set_nodelay_to(&addrs);
+                        Ok(())
+                    })
+                })
                 .connect_with(options)
                 .await?;
             Ok(Db::Postgres(pool))

@@ -28,3 +28,4 @@ mod serve;
 mod store_audit;
 mod store_keys;
 mod store_leaks;
+mod store_wal;

@@ -9,8 +9,6 @@ mod replicas;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
@@ -76,58 +74,59 @@ where
 }
 
 /// A TCP proxy on loopback in front of `upstream` (PostgreSQL) that the test can cut:
-/// [`TcpProxy::cut`] resets every open connection and every new one until
-/// [`TcpProxy::restore`], as a network partition or a database host going away would.
+/// [`TcpProxy::cut`] resets every open connection and closes the listening port, so new
+/// connections are refused, until [`TcpProxy::restore`] listens on the same port again,
+/// as a database host going away and coming back would.
 pub struct TcpProxy {
     pub addr: SocketAddr,
-    up: Arc<AtomicBool>,
+    upstream: SocketAddr,
     cuts: watch::Sender<u64>,
-    accept: tokio::task::JoinHandle<()>,
+    accept: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl TcpProxy {
     pub async fn start(upstream: SocketAddr) -> TcpProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let up = Arc::new(AtomicBool::new(true));
         let (cuts, _) = watch::channel(0u64);
-        let accept = {
-            let up = up.clone();
-            let cuts = cuts.clone();
-            tokio::spawn(async move {
-                while let Ok((mut client, _)) = listener.accept().await {
-                    if !up.load(Ordering::SeqCst) {
-                        continue; // dropped: the client sees its connection closed
-                    }
-                    let mut cut = cuts.subscribe();
-                    tokio::spawn(async move {
-                        let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else { return };
-                        tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                            _ = cut.changed() => {}
-                        }
-                    });
-                }
-            })
-        };
-        TcpProxy { addr, up, cuts, accept }
+        let accept = std::sync::Mutex::new(Some(Self::forward(listener, upstream, cuts.clone())));
+        TcpProxy { addr, upstream, cuts, accept }
     }
 
-    /// Closes every connection through the proxy and refuses new ones.
+    /// Forwards every connection `listener` accepts to `upstream` until a cut.
+    fn forward(listener: TcpListener, upstream: SocketAddr, cuts: watch::Sender<u64>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut cut = cuts.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        })
+    }
+
+    /// Closes every connection through the proxy and the listening port.
     pub fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
+        if let Some(accept) = self.accept.lock().unwrap().take() {
+            accept.abort();
+        }
         self.cuts.send_modify(|n| *n += 1);
     }
 
-    pub fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
+    /// Listens on the same port again.
+    pub async fn restore(&self) {
+        let listener = TcpListener::bind(self.addr).await.unwrap();
+        *self.accept.lock().unwrap() = Some(Self::forward(listener, self.upstream, self.cuts.clone()));
     }
 }
 
 impl Drop for TcpProxy {
     fn drop(&mut self) {
         self.cut();
-        self.accept.abort();
     }
 }
 

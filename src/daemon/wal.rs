@@ -1,0 +1,38 @@
+//! The daemon's SQLite WAL checkpoint task (see [`WalCheckpointer`]): keeps checkpoint
+//! copies and `fsync`s out of the group commits that answer alerts.
+
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::store::{Store, WalCheckpointer};
+
+/// How often the task checkpoints. Under load the WAL grows by a few MiB in this time.
+const STEP_EVERY: Duration = Duration::from_millis(100);
+
+/// WAL length from which the task restarts the log: 4,096 frames, 16 MiB of 4 KiB
+/// pages (the writers' own `wal_autocheckpoint` backstop is 8,192).
+const RESTART_AT_FRAMES: i64 = 4096;
+
+/// Starts the task on SQLite; `None` on PostgreSQL or an in-memory database. Errors are
+/// logged and the step retried; the writers' backstop checkpoints meanwhile.
+pub async fn spawn(store: &Store) -> Option<JoinHandle<()>> {
+    let mut checkpointer = match WalCheckpointer::open(store, RESTART_AT_FRAMES).await {
+        Ok(checkpointer) => checkpointer?,
+        Err(error) => {
+            tracing::warn!(%error, "WAL checkpointer not started; commits checkpoint by themselves");
+            return None;
+        }
+    };
+    Some(tokio::spawn(async move {
+        let mut steps = tokio::time::interval(STEP_EVERY);
+        steps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            steps.tick().await;
+            match checkpointer.step().await {
+                Ok(step) => tracing::trace!(?step, "WAL checkpoint"),
+                Err(error) => tracing::warn!(%error, "WAL checkpoint failed; retrying"),
+            }
+        }
+    }))
+}
