@@ -17,40 +17,38 @@
 use std::net::SocketAddr;
 
 /// Sets `TCP_NODELAY` on every socket of this process connected to one of `servers`;
-/// returns how many it set. Cost: a directory read and two system calls per open
+/// returns how many it set. Cost: a directory read and a system call or two per open
 /// descriptor (run once per new database connection).
 pub fn set_nodelay_to(servers: &[SocketAddr]) -> usize {
-    #[cfg(target_os = "linux")]
-    {
-        let Ok(fds) = std::fs::read_dir("/proc/self/fd") else { return 0 };
-        fds.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|&fd| sys::peer(fd).is_some_and(|peer| servers.contains(&peer)))
-            .filter(|&fd| sys::set_nodelay(fd))
-            .count()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = servers;
-        0
-    }
+    sockets_to(servers).into_iter().filter(|&fd| sys::set_nodelay(fd)).count()
 }
 
 /// Whether `TCP_NODELAY` is set on every socket of this process connected to one of
 /// `servers`, and how many there are (for tests and diagnostics).
 pub fn nodelay_to(servers: &[SocketAddr]) -> (bool, usize) {
-    #[cfg(target_os = "linux")]
-    {
-        let Ok(fds) = std::fs::read_dir("/proc/self/fd") else { return (false, 0) };
-        let connected: Vec<i32> = fds
-            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|&fd| sys::peer(fd).is_some_and(|peer| servers.contains(&peer)))
-            .collect();
-        (connected.iter().all(|&fd| sys::nodelay(fd)), connected.len())
+    let sockets = sockets_to(servers);
+    (sockets.iter().all(|&fd| sys::nodelay(fd)), sockets.len())
+}
+
+/// The descriptors of this process's sockets whose peer is one of `servers`.
+fn sockets_to(servers: &[SocketAddr]) -> Vec<i32> {
+    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else { return Vec::new() };
+    fds.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&fd| sys::peer(fd).is_some_and(|peer| servers.contains(&peer)))
+        .collect()
+}
+
+/// Elsewhere `/proc/self/fd` does not exist and nothing is found: no-ops.
+#[cfg(not(target_os = "linux"))]
+mod sys {
+    pub fn peer(_: i32) -> Option<std::net::SocketAddr> {
+        None
     }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = servers;
-        (false, 0)
+    pub fn set_nodelay(_: i32) -> bool {
+        false
+    }
+    pub fn nodelay(_: i32) -> bool {
+        false
     }
 }
 
