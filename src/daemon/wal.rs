@@ -14,8 +14,9 @@ const STEP_EVERY: Duration = Duration::from_millis(100);
 /// pages (the writers' own `wal_autocheckpoint` backstop is 8,192).
 const RESTART_AT_FRAMES: i64 = 4096;
 
-/// Starts the task on SQLite; `None` on PostgreSQL or an in-memory database. Errors are
-/// logged and the step retried; the writers' backstop checkpoints meanwhile.
+/// Starts the task on SQLite; `None` on PostgreSQL or an in-memory database. A failing
+/// step is logged once and retried every step; the writers' backstop checkpoints
+/// meanwhile.
 pub async fn spawn(store: &Store) -> Option<JoinHandle<()>> {
     let mut checkpointer = match WalCheckpointer::open(store, RESTART_AT_FRAMES).await {
         Ok(checkpointer) => checkpointer?,
@@ -27,11 +28,22 @@ pub async fn spawn(store: &Store) -> Option<JoinHandle<()>> {
     Some(tokio::spawn(async move {
         let mut steps = tokio::time::interval(STEP_EVERY);
         steps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
         loop {
             steps.tick().await;
             match checkpointer.step().await {
-                Ok(step) => tracing::trace!(?step, "WAL checkpoint"),
-                Err(error) => tracing::warn!(%error, "WAL checkpoint failed; retrying"),
+                Ok(step) => {
+                    if std::mem::take(&mut failing) {
+                        tracing::info!("WAL checkpoints work again");
+                    }
+                    tracing::trace!(?step, "WAL checkpoint");
+                }
+                // Once per outage, not every step.
+                Err(error) if !failing => {
+                    failing = true;
+                    tracing::warn!(%error, "WAL checkpoint failed; retrying every step");
+                }
+                Err(_) => {}
             }
         }
     }))
