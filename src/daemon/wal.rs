@@ -7,6 +7,12 @@ use tokio::task::JoinHandle;
 
 use crate::store::{Store, WalCheckpointer};
 
+/// Gauge: frames in the SQLite WAL after the last checkpoint step (4 KiB each; it
+/// should stay near [`RESTART_AT_FRAMES`] or below).
+pub const WAL_FRAMES_METRIC: &str = "revokd_sqlite_wal_frames";
+/// Counter: times the WAL was restarted (the next write starts it from its beginning).
+pub const WAL_RESTARTS_METRIC: &str = "revokd_sqlite_wal_restarts_total";
+
 /// How often the task checkpoints. Under load the WAL grows by a few MiB in this time.
 const STEP_EVERY: Duration = Duration::from_millis(100);
 
@@ -35,6 +41,10 @@ pub async fn spawn(store: &Store) -> Option<JoinHandle<()>> {
                 Ok(step) => {
                     if std::mem::take(&mut failing) {
                         tracing::info!("WAL checkpoints work again");
+                    }
+                    metrics::gauge!(WAL_FRAMES_METRIC).set(step.frames as f64);
+                    if step.restarted {
+                        metrics::counter!(WAL_RESTARTS_METRIC).increment(1);
                     }
                     tracing::trace!(?step, "WAL checkpoint");
                 }

@@ -26,6 +26,8 @@ async fn a_revocation_is_counted_in_metrics_and_never_logged_in_clear() {
     assert_eq!(metrics.value("revokd_http_requests_total", &route), Some(1.0), "{text}");
     assert_eq!(metrics.value("revokd_github_key_refreshes_total", &[("result", "ok")]), Some(1.0));
     assert_eq!(metrics.value("revokd_leak_to_disable_seconds_count", &[]), Some(1.0));
+    // The SQLite WAL checkpointer runs in the daemon (its first step is at start).
+    assert!(metrics.value("revokd_sqlite_wal_frames", &[]).is_some_and(|f| f >= 0.0), "{text}");
     assert_eq!(
         metrics.value("revokd_http_request_duration_seconds_count", &[("route", "/github/secret-scanning")]),
         Some(1.0)
