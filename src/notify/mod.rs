@@ -246,12 +246,14 @@ impl Notifier {
 
     async fn pass(&self, stop: &watch::Receiver<bool>) -> Result<PassSummary, NotifyError> {
         let mut summary = PassSummary { queued: self.compose().await?, ..PassSummary::default() };
+        // Only what is due when the pass starts: an email that fails in this pass is due
+        // again after its retry delay, and a slow pass must not take it a second time.
+        let due_by = now_ms();
         loop {
             if *stop.borrow() {
                 break;
             }
-            let now = now_ms();
-            let claimed = self.store.claim_due_mails(now, now + millis(LEASE), CLAIM_BATCH).await?;
+            let claimed = self.store.claim_due_mails(due_by, now_ms() + millis(LEASE), CLAIM_BATCH).await?;
             if claimed.is_empty() {
                 break;
             }
@@ -356,7 +358,8 @@ impl Notifier {
             Err(e) => {
                 let attempt = u32::try_from(row.attempts).unwrap_or(u32::MAX);
                 let delay = retry_delay(self.options.retry_base, attempt, random_unit());
-                Delivery::Failed { error: e.message, retry_at: now_ms() + millis(delay) }
+                // At least 1 ms later: after the pass's start, so not again in this pass.
+                Delivery::Failed { error: e.message, retry_at: now_ms() + millis(delay).max(1) }
             }
         }
     }

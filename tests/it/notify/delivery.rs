@@ -14,6 +14,7 @@ use crate::testdb::{Backend, TestDb, raw_sql};
 both_backends!(
     a_leak_email_reaches_every_admin_once,
     smtp_down_at_leak_time_then_up_delivers_once_after_retry,
+    a_failed_email_is_tried_once_per_pass,
     a_refused_recipient_fails_alone,
     three_leaks_of_one_team_within_the_window_are_one_email,
     an_email_is_dead_after_max_attempts,
@@ -118,6 +119,28 @@ async fn smtp_down_at_leak_time_then_up_delivers_once_after_retry(backend: Backe
     assert_eq!((row.status, row.attempts), (OutboxStatus::Sent, 2));
     assert_eq!(notifier.run_once().await.unwrap(), PassSummary::default());
     assert_eq!(sink.messages().len(), 1, "delivered once");
+    store.close().await;
+}
+
+/// An email that failed in a pass is not tried again in that pass, even when its retry
+/// is already due (a pass slower than the retry delay, as on a loaded machine: here the
+/// delay is zero).
+async fn a_failed_email_is_tried_once_per_pass(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    team(&store, "acme", &["alice@example.com"], &[]).await;
+    let (token, _) = add_key(&store, "acme").await;
+    leak(&store, &token, "https://github.com/acme/app/blob/main/a.py").await;
+    let mut opts = options(smtp(format!("smtp://127.0.0.1:{}", free_port())));
+    opts.retry_base = Duration::ZERO;
+    let notifier = Notifier::new(store.clone(), opts).unwrap();
+
+    let summary = notifier.run_once().await.unwrap();
+    assert_eq!(summary, PassSummary { queued: 1, sent: 0, failed: 1, dead: 0 });
+    let row = &store.outbox(None).await.unwrap()[0];
+    assert_eq!((row.status, row.attempts), (OutboxStatus::Pending, 1));
+    // The next pass takes it again.
+    assert_eq!(notifier.run_once().await.unwrap().failed, 1);
     store.close().await;
 }
 
