@@ -6,10 +6,10 @@
 //! measured source-code frequency); for a 4-byte literal, its two 3-byte grams. One of
 //! the two starts at an even offset of the input wherever the literal occurs, so the scan
 //! looks at every second position only. There it folds ASCII case (`| 0x20` on each
-//! byte), hashes the 3 and the 4 bytes that start there, and tests their bits in a
+//! byte), hashes the 3 bytes that start there, and tests two bits in a
 //! 2^[`TABLE_BITS`]-bit set (128 KiB) holding every literal's grams. Both bits lie in the
-//! 32-bit word that the 3-byte gram's hash picks (a 4-byte gram's own hash picks only the
-//! bit), so a position costs one table read: with AVX2, 16 positions a step with two
+//! 32-bit word that the 3-byte gram's hash picks (a 4-byte gram's fourth byte picks only
+//! its bit), so a position costs one table read: with AVX2, 16 positions a step with two
 //! gathers. A set bit (a gram, or a hash collision: ~0.05% of bits are set) sends the
 //! position to the exact gram table, whose entries are compared with the input,
 //! case-insensitively for rule keywords.
@@ -38,10 +38,9 @@ const TABLE_BITS: u32 = 20;
 /// log2 of the bit set's 32-bit words.
 const WORD_BITS: u32 = TABLE_BITS - 5;
 
-/// Odd multipliers of the gram hashes (multiplicative hashing: the product's top bits);
-/// 3- and 4-byte grams hash differently so that their collisions are independent.
+/// Odd multiplier of the 3-byte gram hash (multiplicative hashing: the product's top
+/// bits).
 const MUL3: u32 = 0x9E37_79B1;
-const MUL4: u32 = 0x85EB_CA77;
 
 /// Positions sampled per unrolled block of the portable loop (every second byte).
 const LANES: usize = 8;
@@ -290,11 +289,12 @@ fn bit3(key3: u32) -> u32 {
     (key3.wrapping_mul(MUL3) >> (32 - TABLE_BITS)) & 31
 }
 
-/// The bit of 4-byte gram `key4` in its 3-byte prefix's word: the top 5 bits of its own
-/// hash.
+/// The bit of 4-byte gram `key4` in its 3-byte prefix's word: the low 5 bits of its
+/// (folded) fourth byte. The word already stands for the first three bytes, and 32
+/// classes of the fourth byte separate as well as a hash would, without a multiply.
 #[inline(always)]
 fn bit4(key4: u32) -> u32 {
-    key4.wrapping_mul(MUL4) >> 27
+    (key4 >> 24) & 31
 }
 
 /// Where `key`'s linear probe starts in a lookup table of `mask + 1` slots (a hash

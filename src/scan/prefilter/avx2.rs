@@ -9,7 +9,7 @@ use std::arch::x86_64::{
     _mm256_shuffle_epi8, _mm256_srli_epi32, _mm256_srlv_epi32,
 };
 
-use super::{MUL3, MUL4, TABLE_BITS, WORD_BITS};
+use super::{MUL3, TABLE_BITS, WORD_BITS};
 
 /// Input bytes a step covers (16 sampled positions).
 const BLOCK: usize = 32;
@@ -32,28 +32,25 @@ pub unsafe fn marked_blocks(
 ) -> usize {
     // Each 128-bit half holds 16 input bytes and yields the grams at its offsets 0, 2, 4
     // and 6 as little-endian u32 lanes (index -1 writes a zero byte).
-    let grams3 = _mm256_setr_epi8(
-        0, 1, 2, -1, 2, 3, 4, -1, 4, 5, 6, -1, 6, 7, 8, -1, 0, 1, 2, -1, 2, 3, 4, -1, 4, 5, 6, -1, 6, 7, 8, -1,
-    );
     let grams4 = _mm256_setr_epi8(
         0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9,
     );
-    let (fold3, fold4) = (_mm256_set1_epi32(0x0020_2020), _mm256_set1_epi32(0x2020_2020));
-    let (mul3, mul4) = (_mm256_set1_epi32(MUL3 as i32), _mm256_set1_epi32(MUL4 as i32));
+    let (fold, low3) = (_mm256_set1_epi32(0x2020_2020), _mm256_set1_epi32(0x00FF_FFFF));
+    let mul3 = _mm256_set1_epi32(MUL3 as i32);
     let (low5, one, zero) = (_mm256_set1_epi32(31), _mm256_set1_epi32(1), _mm256_set1_epi32(0));
     let table = bits.as_ptr().cast::<i32>();
     // 16 input bytes in each half → a bit mask of the 8 positions whose grams are set
     // (the same words and bits as the portable `word_of`, `bit3` and `bit4`).
     let lanes = |bytes: __m256i| {
-        let key3 = _mm256_or_si256(_mm256_shuffle_epi8(bytes, grams3), fold3);
-        let key4 = _mm256_or_si256(_mm256_shuffle_epi8(bytes, grams4), fold4);
+        let key4 = _mm256_or_si256(_mm256_shuffle_epi8(bytes, grams4), fold);
+        let key3 = _mm256_and_si256(key4, low3);
         let hash3 = _mm256_mullo_epi32(key3, mul3);
         let word = _mm256_srli_epi32::<{ 32 - WORD_BITS as i32 }>(hash3);
         // SAFETY: a word index is a hash's top WORD_BITS bits, below `bits.len()`, so
         // every gathered word is inside `bits`.
         let words = unsafe { _mm256_i32gather_epi32::<4>(table, word) };
         let bit3 = _mm256_and_si256(_mm256_srli_epi32::<{ 32 - TABLE_BITS as i32 }>(hash3), low5);
-        let bit4 = _mm256_srli_epi32::<27>(_mm256_mullo_epi32(key4, mul4));
+        let bit4 = _mm256_and_si256(_mm256_srli_epi32::<24>(key4), low5);
         let set =
             _mm256_and_si256(_mm256_or_si256(_mm256_srlv_epi32(words, bit3), _mm256_srlv_epi32(words, bit4)), one);
         _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(set, zero))) as u32
