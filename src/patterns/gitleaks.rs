@@ -51,7 +51,7 @@ struct GitleaksRule {
     allowlists: Vec<GitleaksAllowlist>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct GitleaksAllowlist {
     /// Only in global allowlists: the rule ids it applies to (empty: every rule).
     #[serde(default, rename = "targetRules")]

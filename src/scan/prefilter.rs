@@ -251,8 +251,8 @@ impl GramIndex {
             let Some(&[a, b, c]) = hay.get(at..at + 3) else { return };
             // Past the input's end the 4-byte gram does not exist: its key is never hit.
             let fourth = hay.get(at + 3).copied();
-            let (k3, k4) =
-                (key3(u32::from_le_bytes([a, b, c, 0])), key4(u32::from_le_bytes([a, b, c, fourth.unwrap_or(0)])));
+            let word = u32::from_le_bytes([a, b, c, fourth.unwrap_or(0)]);
+            let (k3, k4) = (key3(word), key4(word));
             let (set3, set4) = self.are_set(k3, k4);
             if set3 {
                 hit(at, k3);

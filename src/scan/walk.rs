@@ -162,7 +162,7 @@ fn scan_file(
         Err(err) => return shared.error(format!("{shown}: {err}")),
     };
     let limit = options.max_file_size;
-    let mut input = SizeLimited { file, limit, unchecked: limit.min(options.read.chunk_size as u64), checked: false };
+    let mut input = SizeLimited { file, limit, unchecked: Some(limit.min(options.read.chunk_size as u64)) };
     match scan_reader(scanner, &mut input, &shown, options.read, buf) {
         Ok(outcome) => {
             progress(match &outcome {
@@ -187,9 +187,8 @@ fn scan_file(
 struct SizeLimited {
     file: std::fs::File,
     limit: u64,
-    /// Bytes still readable before the size must be checked.
-    unchecked: u64,
-    checked: bool,
+    /// Bytes still readable before the size must be checked; `None` once it was.
+    unchecked: Option<u64>,
 }
 
 /// The error [`SizeLimited`] reads fail with: the file's size.
@@ -206,21 +205,24 @@ impl std::error::Error for TooLarge {}
 
 impl std::io::Read for SizeLimited {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if !self.checked && self.unchecked == 0 {
-            let size = self.file.metadata()?.len();
-            if size > self.limit {
-                return Err(std::io::Error::other(TooLarge(size)));
+        match self.unchecked {
+            None => self.file.read(buf),
+            Some(0) => {
+                let size = self.file.metadata()?.len();
+                if size > self.limit {
+                    return Err(std::io::Error::other(TooLarge(size)));
+                }
+                self.unchecked = None;
+                self.file.read(buf)
             }
-            self.checked = true;
+            // Not past the allowance before the size is known.
+            Some(left) => {
+                let allowed = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                let n = self.file.read(&mut buf[..allowed])?;
+                self.unchecked = Some(left - n as u64);
+                Ok(n)
+            }
         }
-        if self.checked {
-            return self.file.read(buf);
-        }
-        // Not past the allowance before the size is known.
-        let allowed = buf.len().min(usize::try_from(self.unchecked).unwrap_or(usize::MAX));
-        let n = self.file.read(&mut buf[..allowed])?;
-        self.unchecked -= n as u64;
-        Ok(n)
     }
 }
 

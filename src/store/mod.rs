@@ -8,7 +8,8 @@
 //! column (`= ANY($1)`, `UNNEST`), so each is one round trip under the write lock
 //! instead of a parse-and-describe round trip plus an execute round trip.
 //!
-//! Concurrency: every write runs in a transaction opened by [`Db::begin_write`], which
+//! Concurrency: every write runs in a transaction opened by `Store::begin_write` (on
+//! SQLite, after this process's writer turn) through [`Db::begin_write`], which
 //! serialises writers — `BEGIN IMMEDIATE` on SQLite (across processes, waiting up to the
 //! busy timeout), a transaction-scoped advisory lock on PostgreSQL (across replicas).
 //! That lock is what keeps the audit log one linear hash chain; row constraints

@@ -22,15 +22,22 @@ async fn write_leaks(store: &Store, count: usize) {
     store.report_leaks(&reports).await.unwrap();
 }
 
+/// A fresh SQLite store and a checkpointer that restarts the log from `restart_at_frames`.
+async fn sqlite_with_checkpointer(restart_at_frames: i64) -> (TestDb, Store, WalCheckpointer) {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = db.store().await;
+    let checkpointer =
+        WalCheckpointer::open(&store, restart_at_frames).await.unwrap().expect("a checkpointer on SQLite");
+    (db, store, checkpointer)
+}
+
 async fn leak_count(store: &Store) -> usize {
     store.leaks(&Default::default(), 100_000).await.unwrap().len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarts_the_log_while_writers_commit_and_loses_nothing() {
-    let db = TestDb::new(Backend::Sqlite).await;
-    let store = db.store().await;
-    let mut checkpointer = WalCheckpointer::open(&store, 64).await.unwrap().expect("a checkpointer on SQLite");
+    let (db, store, mut checkpointer) = sqlite_with_checkpointer(64).await;
 
     write_leaks(&store, 400).await;
     let grown = checkpointer.step().await.unwrap();
@@ -71,9 +78,7 @@ async fn restarts_the_log_while_writers_commit_and_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gives_way_to_a_reader_and_restarts_once_it_is_done() {
-    let db = TestDb::new(Backend::Sqlite).await;
-    let store = db.store().await;
-    let mut checkpointer = WalCheckpointer::open(&store, 1).await.unwrap().expect("a checkpointer on SQLite");
+    let (db, store, mut checkpointer) = sqlite_with_checkpointer(1).await;
     write_leaks(&store, 50).await;
 
     // A reader holding its snapshot (a console page, another process): the restart
