@@ -156,9 +156,22 @@ impl Browser {
         .await;
     }
 
+    /// Clicks the element matching `css` (a link or a form's button) and waits, bounded,
+    /// until the page it leads to has loaded: without that wait the next read could
+    /// still see the old page, which may already hold the text a test waits for.
     pub async fn click(&self, css: &str) {
         let element = self.find(css).await;
+        self.execute("window.revokdOldPage = true").await;
         self.command(reqwest::Method::POST, &format!("/session/element/{element}/click"), None).await;
+        let started = Instant::now();
+        loop {
+            let loaded = self.execute("return document.readyState === 'complete' && !window.revokdOldPage").await;
+            if loaded == Value::Bool(true) {
+                return;
+            }
+            assert!(started.elapsed() < COMMAND_TIMEOUT, "clicking {css} loaded no new page");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Runs `script` in the page (for what a hostile page could do: forms without the
