@@ -16,8 +16,12 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The W3C key of an element reference in WebDriver answers.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-/// How long a WebDriver command or a wait may take.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a WebDriver command or a wait may take (generous: CI machines are loaded).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How often a read (a GET command) is tried when chromedriver answers `timeout`: a
+/// renderer starved of CPU makes it give up on a screenshot or the page source.
+const READ_ATTEMPTS: usize = 3;
 
 /// A chromedriver process on a loopback port and one headless Chromium session.
 pub struct Browser {
@@ -86,24 +90,36 @@ impl Browser {
         browser
     }
 
-    /// Sends one command; returns its `value`, panicking with WebDriver's error.
+    /// Sends one command; returns its `value`, panicking with WebDriver's error. A read
+    /// (GET) that chromedriver answers with `timeout` is tried again, at most
+    /// [`READ_ATTEMPTS`] times in all.
     async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let path = if path.starts_with("/session") && !self.session.is_empty() {
             format!("/session/{}{}", self.session, &path["/session".len()..])
         } else {
             path.to_owned()
         };
-        let mut request = self.http.request(method.clone(), format!("{}{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(&body);
-        } else if method == reqwest::Method::POST {
-            request = request.json(&json!({}));
+        let mut attempt = 1;
+        loop {
+            let mut request = self.http.request(method.clone(), format!("{}{path}", self.base));
+            if let Some(body) = &body {
+                request = request.json(body);
+            } else if method == reqwest::Method::POST {
+                request = request.json(&json!({}));
+            }
+            let response = request.send().await.unwrap_or_else(|e| panic!("WebDriver {path}: {e}"));
+            let status = response.status();
+            let answer: Value = response.json().await.unwrap_or(Value::Null);
+            if status.is_success() {
+                return answer["value"].clone();
+            }
+            let retry = method == reqwest::Method::GET && answer["value"]["error"] == "timeout";
+            assert!(
+                retry && attempt < READ_ATTEMPTS,
+                "WebDriver {method} {path} (attempt {attempt}): {status} {answer}"
+            );
+            attempt += 1;
         }
-        let response = request.send().await.unwrap_or_else(|e| panic!("WebDriver {path}: {e}"));
-        let status = response.status();
-        let answer: Value = response.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "WebDriver {method} {path}: {status} {answer}");
-        answer["value"].clone()
     }
 
     pub async fn goto(&self, url: &str) {
