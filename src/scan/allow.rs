@@ -6,6 +6,18 @@ use memchr::memmem;
 /// and detect-secrets'.
 pub const ALLOW_MARKERS: &[&str] = &["revokd:allow", "gitleaks:allow", "pragma: allowlist secret"];
 
+/// The length of the longest marker, in bytes.
+pub const LONGEST_MARKER: usize = {
+    let (mut i, mut longest) = (0, 0);
+    while i < ALLOW_MARKERS.len() {
+        if ALLOW_MARKERS[i].len() > longest {
+            longest = ALLOW_MARKERS[i].len();
+        }
+        i += 1;
+    }
+    longest
+};
+
 /// True when `line` carries an allow marker. Cost: one substring search per marker,
 /// run only for lines that hold a finding.
 pub fn line_is_allowed(line: &[u8]) -> bool {

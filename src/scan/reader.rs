@@ -3,13 +3,15 @@
 //! Memory per call is one buffer of `chunk_size + 2 × overlap` bytes, whatever the input
 //! size. Consecutive chunks share `overlap` bytes of context on each side of the cut, and
 //! a secret is reported only from the chunk in which it starts before the cut, so a
-//! secret straddling a cut is found exactly once.
+//! secret straddling a cut is found exactly once. A line can be longer than a chunk: an
+//! allow marker seen on a line is carried across cuts, and a finding on a line that goes
+//! on past its chunk waits until the line ends (a marker may still follow).
 
 use std::io::{self, Read};
 
 use memchr::{memchr_iter, memrchr};
 
-use super::allow::line_is_allowed;
+use super::allow::{LONGEST_MARKER, line_is_allowed};
 use super::engine::{RawMatch, Scanner};
 use super::finding::{Finding, Position};
 
@@ -50,7 +52,8 @@ pub fn scan_reader(
     options: ReadOptions,
     buf: &mut Vec<u8>,
 ) -> io::Result<InputOutcome> {
-    let overlap = scanner.overlap();
+    // Every allow marker then lies whole inside some chunk.
+    let overlap = scanner.overlap().max(LONGEST_MARKER);
     let target = options.chunk_size.max(1) + 2 * overlap;
     if buf.len() < target {
         // Zeroed once per buffer, not per input: `len` below tracks the valid bytes.
@@ -58,10 +61,7 @@ pub fn scan_reader(
     }
     let mut len = 0;
     let mut total: u64 = 0;
-    let mut lines_before: u64 = 0;
-    // Characters between the last newline before the buffer and the buffer's start, for
-    // the column of a finding whose line began in an earlier chunk.
-    let mut columns_before: u64 = 0;
+    let mut before = Before::default();
     let mut report_from = 0;
     let mut findings = Vec::new();
     let mut matches = Vec::new();
@@ -79,17 +79,12 @@ pub fn scan_reader(
         let until = if eof { len } else { len - overlap };
         matches.clear();
         scanner.find(data, report_from..until, &mut matches);
-        collect(scanner, data, path, (lines_before, columns_before), &matches, &mut findings);
+        collect(scanner, data, path, eof, &mut before, &matches, &mut findings);
         if eof {
             return Ok(InputOutcome::Scanned { bytes: total, findings });
         }
         let keep_from = until - overlap;
-        let dropped = &data[..keep_from];
-        lines_before += memchr_iter(b'\n', dropped).count() as u64;
-        columns_before = match memrchr(b'\n', dropped) {
-            Some(last) => char_count(&dropped[last + 1..]),
-            None => columns_before + char_count(dropped),
-        };
+        before.advance(data, keep_from);
         buf.copy_within(keep_from..len, 0);
         len -= keep_from;
         report_from = until - keep_from;
@@ -109,8 +104,63 @@ fn fill(input: &mut impl Read, buf: &mut [u8], len: &mut usize) -> io::Result<bo
     Ok(false)
 }
 
-/// Turns sorted raw matches into findings with line and column, dropping allowed lines.
-/// `before` is (newlines, characters since the last newline) preceding `buf`.
+/// What a chunk inherits from the input before it.
+#[derive(Default)]
+struct Before {
+    /// Newlines before the chunk.
+    lines: u64,
+    /// Characters between the last newline before the chunk and its first byte, for the
+    /// column of a finding whose line began in an earlier chunk.
+    columns: u64,
+    /// The line holding the chunk's first byte carries an allow marker in a part that an
+    /// earlier chunk held.
+    marked: bool,
+    /// Findings on the line that was still open where the previous chunk ended, not yet
+    /// reported: the rest of the line may carry an allow marker.
+    waiting: Vec<Finding>,
+    /// Where that line starts in the chunk (0 when it began before).
+    waiting_line: usize,
+}
+
+impl Before {
+    /// Moves the chunk's start to `keep_from` of `buf`, which is dropped.
+    fn advance(&mut self, buf: &[u8], keep_from: usize) {
+        let dropped = &buf[..keep_from];
+        self.lines += memchr_iter(b'\n', dropped).count() as u64;
+        let line_start = match memrchr(b'\n', dropped) {
+            Some(last) => {
+                self.columns = char_count(&dropped[last + 1..]);
+                last + 1
+            }
+            None => {
+                self.columns += char_count(dropped);
+                0
+            }
+        };
+        let (line_end, _) = line_end(buf, line_start, false);
+        self.marked = self.line_marked(buf, line_start, line_end);
+        self.waiting_line = self.waiting_line.saturating_sub(keep_from);
+    }
+
+    /// Whether the line `start..end` of `buf` carries an allow marker, counting the part
+    /// before `buf` when the line began there.
+    fn line_marked(&self, buf: &[u8], start: usize, end: usize) -> bool {
+        (start == 0 && self.marked) || line_is_allowed(&buf[start..end])
+    }
+}
+
+/// The end of the line that holds `at` (its newline, or the end of `buf`), and whether
+/// the line ends there: a newline was found, or the input ends with `buf`.
+fn line_end(buf: &[u8], at: usize, eof: bool) -> (usize, bool) {
+    match memchr::memchr(b'\n', &buf[at..]) {
+        Some(i) => (at + i, true),
+        None => (buf.len(), eof),
+    }
+}
+
+/// Turns sorted raw matches into findings with line and column, dropping those on lines
+/// with an allow marker; findings on a line that goes on past `buf` (unless `eof`) wait
+/// in `before` for its end.
 ///
 /// Linear in `buf` whatever the number of matches: line, line start and column advance
 /// from one match to the next, and a line's allow-marker check is reused by every
@@ -119,18 +169,26 @@ fn collect(
     scanner: &Scanner,
     buf: &[u8],
     path: &str,
-    before: (u64, u64),
+    eof: bool,
+    before: &mut Before,
     matches: &[RawMatch],
     out: &mut Vec<Finding>,
 ) {
-    let (lines_before, columns_before) = before;
+    if !before.waiting.is_empty() {
+        let (end, ended) = line_end(buf, before.waiting_line, eof);
+        if before.line_marked(buf, before.waiting_line, end) {
+            before.waiting.clear();
+        } else if ended {
+            out.append(&mut before.waiting);
+        }
+    }
     let mut cursor = 0;
-    let mut line = lines_before + 1;
+    let mut line = before.lines + 1;
     let mut line_start = 0;
     // Characters from the start of the cursor's line (possibly before `buf`) to the cursor.
-    let mut columns = columns_before;
-    // The last line checked for allow markers: (start, allowed).
-    let mut checked: Option<(usize, bool)> = None;
+    let mut columns = before.columns;
+    // The last line checked for allow markers: (start, allowed, ended).
+    let mut checked: Option<(usize, bool, bool)> = None;
     for m in matches {
         let gap = &buf[cursor..m.start];
         match memrchr(b'\n', gap) {
@@ -144,15 +202,15 @@ fn collect(
         cursor = m.start;
         let secret = &buf[m.start..m.end];
         let last_newline = memrchr(b'\n', secret);
-        let allowed = match checked {
-            Some((start, allowed)) if start == line_start && last_newline.is_none() => allowed,
+        let (allowed, ended) = match checked {
+            Some((start, allowed, ended)) if start == line_start && last_newline.is_none() => (allowed, ended),
             _ => {
-                let line_end = memchr::memchr(b'\n', &buf[m.end..]).map_or(buf.len(), |i| m.end + i);
-                let allowed = line_is_allowed(&buf[line_start..line_end]);
+                let (end, ended) = line_end(buf, m.end, eof);
+                let allowed = before.line_marked(buf, line_start, end);
                 if last_newline.is_none() {
-                    checked = Some((line_start, allowed));
+                    checked = Some((line_start, allowed, ended));
                 }
-                allowed
+                (allowed, ended)
             }
         };
         if allowed {
@@ -165,7 +223,13 @@ fn collect(
             Some(last) => char_count(&secret[last + 1..]) + 1,
         };
         let position = Position { line, column, end_line: line + newlines, end_column };
-        out.push(Finding::new(scanner.rules().get(m.rule), path, position, secret));
+        let finding = Finding::new(scanner.rules().get(m.rule), path, position, secret);
+        if ended {
+            out.push(finding);
+        } else {
+            before.waiting_line = line_start;
+            before.waiting.push(finding);
+        }
     }
 }
 
@@ -247,6 +311,27 @@ mod tests {
         let text = format!("a = '{XAI}' # revokd:allow\nb = '{XAI}'\nc = '{XAI}' // gitleaks:allow\n");
         let found = scan(text.as_bytes(), DEFAULT_CHUNK_SIZE);
         assert_eq!(found.iter().map(|f| f.line).collect::<Vec<_>>(), [2]);
+    }
+
+    #[test]
+    fn an_allow_marker_anywhere_on_a_line_longer_than_a_chunk_suppresses_it() {
+        let pad = ".".repeat(3000);
+        let marked_first = format!("# revokd:allow {pad} {XAI} {pad} {XAI}\nb = {XAI}\n");
+        let marked_last = format!("{pad} {XAI} {pad} {XAI} {pad} // gitleaks:allow\nb = {XAI}\n");
+        let marked_at_the_end = format!("b = {XAI}\n{pad} {XAI} {pad} # pragma: allowlist secret");
+        for (text, line) in [(marked_first, 2), (marked_last, 2), (marked_at_the_end, 1)] {
+            for chunk in [1, 7, 100, 1000, 4000, DEFAULT_CHUNK_SIZE] {
+                let lines: Vec<u64> =
+                    scan_with(&xai_scanner(), text.as_bytes(), chunk).iter().map(|f| f.line).collect();
+                assert_eq!(lines, [line], "chunk {chunk}");
+            }
+        }
+        let unmarked = format!("{pad} {XAI} {pad} {XAI} {pad}\nb = {XAI}\n");
+        for chunk in [1, 100, 4000, DEFAULT_CHUNK_SIZE] {
+            let lines: Vec<u64> =
+                scan_with(&xai_scanner(), unmarked.as_bytes(), chunk).iter().map(|f| f.line).collect();
+            assert_eq!(lines, [1, 1, 2], "chunk {chunk}");
+        }
     }
 
     #[test]
