@@ -9,9 +9,10 @@
 //! byte), hashes the 3 bytes that start there, and tests two bits in a
 //! 2^[`TABLE_BITS`]-bit set (128 KiB) holding every literal's grams. Both bits lie in the
 //! 32-bit word that the 3-byte gram's hash picks (a 4-byte gram's fourth byte picks only
-//! its bit), so a position costs one table read: with AVX2, 16 positions a step. A set bit (a gram, or a hash collision: ~0.05% of bits are set) sends the
-//! position to the exact gram table, whose entries are compared with the input,
-//! case-insensitively for rule keywords.
+//! its bit), so a position costs one table read: with AVX2, 16 positions a step. A set
+//! bit (a gram, or a hash collision: ~0.05% of bits are set) sends the position to the
+//! exact gram table, whose entries are compared with the input, case-insensitively for
+//! rule keywords.
 //!
 //! Literals shorter than 4 bytes cannot be sampled that way; a small Aho-Corasick
 //! searcher (SIMD Teddy for a few literals) finds them in a second pass, and at each of

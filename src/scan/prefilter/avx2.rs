@@ -48,8 +48,7 @@ pub unsafe fn marked_blocks(
         let hash3 = _mm256_mullo_epi32(key3, mul3);
         let word = _mm256_srli_epi32::<{ 32 - WORD_BITS as i32 }>(hash3);
         // Eight scalar loads, not `vpgatherdd`: on AMD Zen 3 (the benchmark machine) the
-        // gather instruction is the slower of the two (engine 0.232–0.240 s against
-        // 0.220–0.228 s on the benchmark corpus, six alternating runs).
+        // gather instruction makes the whole engine ~5% slower.
         let mut index = [0u32; 8];
         // SAFETY: `index` has room for the 8 lanes; the store may be unaligned.
         unsafe { _mm256_storeu_si256(index.as_mut_ptr().cast(), word) };
