@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use revokd::notify::transport::TransportConfig;
-use revokd::notify::{Notifier, PassSummary};
+use revokd::notify::{Notifier, NotifyOptions, PassSummary};
 use revokd::store::{OutboxStatus, Store};
 
 use super::{SmtpSink, add_key, audited, free_port, leak, options, parse_eml, smtp};
@@ -122,16 +122,22 @@ async fn smtp_down_at_leak_time_then_up_delivers_once_after_retry(backend: Backe
     store.close().await;
 }
 
-/// An email that failed in a pass is not tried again in that pass, even when its retry
-/// is already due (a pass slower than the retry delay, as on a loaded machine: here the
-/// delay is zero).
-async fn a_failed_email_is_tried_once_per_pass(backend: Backend) {
+/// A store with one leak of team acme (admin alice), and notifier options whose SMTP
+/// port has no server, so every send fails.
+async fn one_leak_and_no_smtp(backend: Backend) -> (TestDb, Store, NotifyOptions) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     team(&store, "acme", &["alice@example.com"], &[]).await;
     let (token, _) = add_key(&store, "acme").await;
-    leak(&store, &token, "https://github.com/acme/app/blob/main/a.py").await;
-    let mut opts = options(smtp(format!("smtp://127.0.0.1:{}", free_port())));
+    leak(&store, &token, "https://github.com/acme/app").await;
+    (db, store, options(smtp(format!("smtp://127.0.0.1:{}", free_port()))))
+}
+
+/// An email that failed in a pass is not tried again in that pass, even when its retry
+/// is already due (a pass slower than the retry delay, as on a loaded machine: here the
+/// delay is zero).
+async fn a_failed_email_is_tried_once_per_pass(backend: Backend) {
+    let (_db, store, mut opts) = one_leak_and_no_smtp(backend).await;
     opts.retry_base = Duration::ZERO;
     let notifier = Notifier::new(store.clone(), opts).unwrap();
 
@@ -209,12 +215,7 @@ async fn three_leaks_of_one_team_within_the_window_are_one_email(backend: Backen
 }
 
 async fn an_email_is_dead_after_max_attempts(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = db.store().await;
-    team(&store, "acme", &["alice@example.com"], &[]).await;
-    let (token, _) = add_key(&store, "acme").await;
-    leak(&store, &token, "https://github.com/acme/app").await;
-    let mut opts = options(smtp(format!("smtp://127.0.0.1:{}", free_port())));
+    let (_db, store, mut opts) = one_leak_and_no_smtp(backend).await;
     opts.max_attempts = 3;
     opts.retry_base = Duration::from_millis(20);
     let notifier = Notifier::new(store.clone(), opts).unwrap();
