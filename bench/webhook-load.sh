@@ -36,7 +36,7 @@ cleanup() {
 trap cleanup EXIT
 
 (cd "$root" && cargo build --release --quiet --bin revokd --example webhook_load_prep)
-revokd="$target/release/revokd"
+revokd=${DAEMON_BIN:-$target/release/revokd}  # DAEMON_BIN: another build, for A/B runs
 
 prep_args=("$work" "$REQUESTS" "$TOKENS")
 [[ $KIND == foreign ]] && prep_args+=(foreign)

@@ -175,11 +175,12 @@ impl Revoker {
         }
         if !records.is_empty() {
             let stored = self.writer.submit(records).await?;
-            for ((position, token_hash), outcome) in positions.into_iter().zip(&hashes).zip(stored) {
+            for ((position, token_hash), outcome) in positions.into_iter().zip(&hashes).zip(stored.outcomes) {
                 let report = &reports[position];
                 outcomes[position] = match outcome {
                     LeakOutcome::DisabledNow(leaked) => {
-                        metrics::histogram!(DISABLE_LATENCY_METRIC).record(report.received_at.elapsed().as_secs_f64());
+                        let latency = stored.committed_at.saturating_duration_since(report.received_at);
+                        metrics::histogram!(DISABLE_LATENCY_METRIC).record(latency.as_secs_f64());
                         metrics::counter!(KEYS_DISABLED_METRIC).increment(1);
                         tracing::info!(key_id = leaked.key.id, %token_hash, door = report.door.as_str(), "key disabled");
                         Outcome::DisabledNow { key_id: leaked.key.id }
@@ -240,7 +241,12 @@ struct GroupCommit {
 
 struct Batch {
     records: Vec<crate::store::LeakReport>,
-    reply: tokio::sync::oneshot::Sender<Result<Vec<LeakOutcome>, StoreFailure>>,
+    reply: tokio::sync::oneshot::Sender<Result<Committed, StoreFailure>>,
+}
+
+struct Committed {
+    outcomes: Vec<LeakOutcome>,
+    committed_at: Instant,
 }
 
 impl GroupCommit {
@@ -261,7 +267,7 @@ impl GroupCommit {
         GroupCommit { queue }
     }
 
-    async fn submit(&self, records: Vec<crate::store::LeakReport>) -> Result<Vec<LeakOutcome>, StoreFailure> {
+    async fn submit(&self, records: Vec<crate::store::LeakReport>) -> Result<Committed, StoreFailure> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.queue.send(Batch { records, reply }).map_err(|_| StoreFailure::WriterStopped)?;
         answer.await.map_err(|_| StoreFailure::WriterStopped)?
@@ -277,13 +283,15 @@ async fn commit_group(store: &Store, group: Vec<Batch>) {
         replies.push((all.len(), batch.reply));
     }
     let shared = store.report_leaks(&all).await;
+    let committed_at = Instant::now();
     let single = replies.len() == 1;
     match shared {
         Ok(outcomes) if outcomes.len() == all.len() => {
             let mut outcomes = outcomes.into_iter();
             let mut start = 0;
             for (end, reply) in replies {
-                let _ = reply.send(Ok(outcomes.by_ref().take(end - start).collect()));
+                let outcomes = outcomes.by_ref().take(end - start).collect();
+                let _ = reply.send(Ok(Committed { outcomes, committed_at }));
                 start = end;
             }
         }
@@ -295,8 +303,9 @@ async fn commit_group(store: &Store, group: Vec<Batch>) {
         _ => {
             let mut start = 0;
             for (end, reply) in replies {
-                let result = store.report_leaks(&all[start..end]).await.map_err(StoreFailure::from);
-                let _ = reply.send(result);
+                let result = store.report_leaks(&all[start..end]).await;
+                let committed = result.map(|outcomes| Committed { outcomes, committed_at: Instant::now() });
+                let _ = reply.send(committed.map_err(StoreFailure::from));
                 start = end;
             }
         }

@@ -53,7 +53,7 @@ impl WalCheckpointer {
     /// Opens the checkpointer's connection, or `None` on PostgreSQL (which checkpoints
     /// by itself) and on SQLite without a WAL (in memory).
     pub async fn open(store: &Store, restart_at_frames: i64) -> Result<Option<WalCheckpointer>, StoreError> {
-        let Db::Sqlite(pool) = store.db() else { return Ok(None) };
+        let Db::Sqlite { pool, .. } = store.db() else { return Ok(None) };
         let options: SqliteConnectOptions = (*pool.connect_options()).clone();
         let mut conn = options.busy_timeout(RESTART_BUSY_TIMEOUT).connect().await?;
         let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(&mut conn).await?;

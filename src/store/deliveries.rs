@@ -19,7 +19,7 @@ impl Store {
 
     /// Records a handled delivery; recording the same id again changes nothing.
     pub async fn record_delivery(&self, id: &str, event: &str, action: &str) -> Result<(), StoreError> {
-        let mut pooled = self.db.acquire().await?;
+        let mut pooled = self.db.acquire_writer().await?;
         let mut c = pooled.conn();
         execute!(
             &mut c,

@@ -25,9 +25,9 @@ impl Store {
         let before = self.applied_migrations().await?;
         match &self.db {
             Db::Postgres(pool) => POSTGRES.run(pool).await?,
-            Db::Sqlite(pool) => {
+            Db::Sqlite { writer, .. } => {
                 let mut attempt = 1;
-                while let Err(e) = SQLITE.run(pool).await {
+                while let Err(e) = SQLITE.run(writer).await {
                     if attempt == SQLITE_ATTEMPTS {
                         return Err(e.into());
                     }

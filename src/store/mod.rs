@@ -178,7 +178,14 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 /// A connection pool to one of the two backends.
 #[derive(Debug, Clone)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    /// Reads go through `pool`; every write through `writer`, one connection, so the
+    /// pages a write transaction touches stay in its cache for the next one (SQLite
+    /// drops a connection's cache when another connection committed since it last ran,
+    /// and a pool hands out its connections in turn). The same pool for `:memory:`.
+    Sqlite {
+        pool: SqlitePool,
+        writer: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -438,12 +445,18 @@ impl Db {
                 .pragma("wal_autocheckpoint", SQLITE_WAL_AUTOCHECKPOINT);
             // Each connection to `sqlite::memory:` is its own database: use one.
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-            let pool = SqlitePoolOptions::new()
-                .max_connections(if in_memory { 1 } else { MAX_CONNECTIONS })
-                .acquire_timeout(SQLITE_BUSY_TIMEOUT + Duration::from_secs(5))
-                .connect_with(options)
-                .await?;
-            Ok(Db::Sqlite(pool))
+            let pool_of = |connections| {
+                SqlitePoolOptions::new()
+                    .max_connections(connections)
+                    .acquire_timeout(SQLITE_BUSY_TIMEOUT + Duration::from_secs(5))
+                    .connect_with(options.clone())
+            };
+            if in_memory {
+                let pool = pool_of(1).await?;
+                return Ok(Db::Sqlite { writer: pool.clone(), pool });
+            }
+            let writer = pool_of(1).await?;
+            Ok(Db::Sqlite { pool: pool_of(MAX_CONNECTIONS).await?, writer })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?;
             let server = (options.get_host().to_owned(), options.get_port());
@@ -472,7 +485,7 @@ impl Db {
     /// Cost: one `BEGIN` round trip, plus one lock round trip on PostgreSQL.
     pub async fn begin_write(&self) -> Result<Tx, StoreError> {
         match self {
-            Db::Sqlite(pool) => Ok(Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, None)),
+            Db::Sqlite { writer, .. } => Ok(Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?, None)),
             Db::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_CHAIN_LOCK).execute(&mut *tx).await?;
@@ -483,21 +496,33 @@ impl Db {
 
     async fn acquire(&self) -> Result<Pooled, StoreError> {
         Ok(match self {
-            Db::Sqlite(pool) => Pooled::Sqlite(pool.acquire().await?),
+            Db::Sqlite { pool, .. } => Pooled::Sqlite(pool.acquire().await?),
+            Db::Postgres(pool) => Pooled::Postgres(pool.acquire().await?),
+        })
+    }
+
+    /// A connection for a single writing statement outside [`Db::begin_write`]: on
+    /// SQLite the writer connection (see [`Db::Sqlite`]).
+    async fn acquire_writer(&self) -> Result<Pooled, StoreError> {
+        Ok(match self {
+            Db::Sqlite { writer, .. } => Pooled::Sqlite(writer.acquire().await?),
             Db::Postgres(pool) => Pooled::Postgres(pool.acquire().await?),
         })
     }
 
     pub fn backend_name(&self) -> &'static str {
         match self {
-            Db::Sqlite(_) => "sqlite",
+            Db::Sqlite { .. } => "sqlite",
             Db::Postgres(_) => "postgres",
         }
     }
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(pool) => pool.close().await,
+            Db::Sqlite { pool, writer } => {
+                writer.close().await;
+                pool.close().await;
+            }
             Db::Postgres(pool) => pool.close().await,
         }
     }
@@ -554,7 +579,7 @@ impl Store {
     /// that write outside [`Store::begin_write`].
     pub(crate) async fn writer_turn(&self) -> Option<WriterTurn> {
         match self.db {
-            Db::Sqlite(_) => {
+            Db::Sqlite { .. } => {
                 let turn = std::sync::Arc::clone(&self.sqlite_writers).lock_owned();
                 tokio::time::timeout(SQLITE_BUSY_TIMEOUT, turn).await.ok()
             }

@@ -140,7 +140,7 @@ impl Store {
     /// statement runs under the database's single writer lock). Cost: one statement.
     pub async fn claim_due_mails(&self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
         let _turn = self.writer_turn().await;
-        let mut pooled = self.db.acquire().await?;
+        let mut pooled = self.db.acquire_writer().await?;
         let mut c = pooled.conn();
         let lock = match c {
             Conn::Sqlite(_) => "",
@@ -163,7 +163,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(());
         }
-        let mut pooled = self.db.acquire().await?;
+        let mut pooled = self.db.acquire_writer().await?;
         let sql = format!(
             "UPDATE outbox SET next_attempt_at = $1, attempts = attempts - 1 \
              WHERE status = 'pending' AND attempts > 0 AND id IN {}",

@@ -171,7 +171,7 @@ impl Store {
     pub async fn claim_scan_job(&self, lease: Duration) -> Result<Option<ScanJob>, StoreError> {
         let lock = match &self.db {
             Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
-            Db::Sqlite(_) => "",
+            Db::Sqlite { .. } => "",
         };
         let sql = format!(
             "UPDATE scan_jobs SET status = 'running', started_at = $1, claimed_until = $3, attempts = attempts + 1 \

@@ -241,7 +241,7 @@ async fn keys_never_stored_in_clear(backend: Backend) {
                 .fetch_all(pool)
                 .await
                 .unwrap(),
-                revokd::store::Db::Sqlite(_) => unreachable!("sqlite has a file"),
+                revokd::store::Db::Sqlite { .. } => unreachable!("sqlite has a file"),
             };
             let all: String = rows.into_iter().map(|(r,)| r).collect();
             assert!(!all.contains(body), "token body found in a row");
@@ -354,7 +354,7 @@ async fn a_batch_records_what_one_by_one_reports_record(backend: Backend) {
 async fn raw_leaks(store: &Store) -> Vec<(Option<i64>, String, String, Option<String>, String, i64)> {
     const SQL: &str = "SELECT key_id, token_type, source, url, reporter, sightings FROM leaks ORDER BY url";
     match store.db() {
-        revokd::store::Db::Sqlite(pool) => sqlx::query_as(SQL).fetch_all(pool).await.unwrap(),
+        revokd::store::Db::Sqlite { pool, .. } => sqlx::query_as(SQL).fetch_all(pool).await.unwrap(),
         revokd::store::Db::Postgres(pool) => sqlx::query_as(SQL).fetch_all(pool).await.unwrap(),
     }
 }

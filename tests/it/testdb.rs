@@ -94,7 +94,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
 pub async fn raw_sql(store: &Store, sql: &str) {
     let sql = sqlx::AssertSqlSafe(sql.to_string());
     match store.db() {
-        Db::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()),
+        Db::Sqlite { writer, .. } => sqlx::raw_sql(sql).execute(writer).await.map(|_| ()),
         Db::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()),
     }
     .unwrap_or_else(|e| panic!("raw SQL failed: {e}"));
@@ -104,7 +104,7 @@ pub async fn raw_sql(store: &Store, sql: &str) {
 pub async fn try_raw_sql(store: &Store, sql: &str) -> Result<(), String> {
     let sql = sqlx::AssertSqlSafe(sql.to_string());
     match store.db() {
-        Db::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()),
+        Db::Sqlite { writer, .. } => sqlx::raw_sql(sql).execute(writer).await.map(|_| ()),
         Db::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()),
     }
     .map_err(|e| e.to_string())
@@ -113,7 +113,7 @@ pub async fn try_raw_sql(store: &Store, sql: &str) -> Result<(), String> {
 /// Drops the append-only triggers, as an attacker with database access could.
 pub async fn drop_audit_triggers(store: &Store) {
     match store.db() {
-        Db::Sqlite(_) => {
+        Db::Sqlite { .. } => {
             raw_sql(store, "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete").await
         }
         Db::Postgres(_) => {

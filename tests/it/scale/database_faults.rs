@@ -254,7 +254,7 @@ async fn sqlite_locked_by_another_process_waits_bounded_and_never_corrupts() {
         let counts = audit_counts(&store, *id).await;
         assert_eq!(counts.get("key.disabled"), Some(&1), "{counts:?}");
     }
-    let Db::Sqlite(pool) = store.db() else { unreachable!("a SQLite replica") };
+    let Db::Sqlite { pool, .. } = store.db() else { unreachable!("a SQLite replica") };
     let (check,): (String,) = sqlx::query_as("PRAGMA integrity_check").fetch_one(pool).await.unwrap();
     assert_eq!(check, "ok");
     assert!(matches!(store.verify_audit().await.unwrap(), ChainStatus::Intact { .. }));

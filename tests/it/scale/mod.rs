@@ -54,7 +54,7 @@ pub async fn audit_counts(store: &Store, id: i64) -> HashMap<String, usize> {
 pub async fn leak_rows(store: &Store) -> Vec<(Option<i64>, i64)> {
     const SQL: &str = "SELECT key_id, sightings FROM leaks ORDER BY id";
     match store.db() {
-        Db::Sqlite(pool) => sqlx::query_as(SQL).fetch_all(pool).await,
+        Db::Sqlite { pool, .. } => sqlx::query_as(SQL).fetch_all(pool).await,
         Db::Postgres(pool) => sqlx::query_as(SQL).fetch_all(pool).await,
     }
     .unwrap()
