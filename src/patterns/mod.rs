@@ -14,9 +14,10 @@ pub mod gitleaks;
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use regex_automata::meta;
-use regex_syntax::hir::Hir;
+use regex_syntax::hir::{Hir, HirKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -113,7 +114,9 @@ pub struct Rule {
     pub name: String,
     pub prefixes: Vec<String>,
     pub keywords: Vec<String>,
-    pub regex: meta::Regex,
+    /// The confirmation regex, parsed; compiled into `regex` (see [`Rule::regex`]).
+    hir: Hir,
+    regex: OnceLock<Option<meta::Regex>>,
     /// Index of the `secret` capture group, or `None` when the whole match is the secret.
     pub secret_group: Option<usize>,
     /// Longest match the regex can produce (bytes), capped by `max_len` and [`MAX_WINDOW`].
@@ -134,6 +137,15 @@ impl Rule {
     /// True for a rule compiled into the binary (its examples are checked by `cargo test`).
     pub fn is_shipped(&self) -> bool {
         self.source.starts_with(SHIPPED_PREFIX)
+    }
+
+    /// The compiled confirmation regex. A rule from a pattern file is compiled when it
+    /// is loaded, so that a broken one is reported then; a shipped rule at its first use:
+    /// most rules meet no candidate in a scan, and compiling all of them was most of a
+    /// small scan's start-up. `None` only for a shipped rule that does not compile, which
+    /// `cargo test` rules out (it runs every shipped rule's examples).
+    pub fn regex(&self) -> Option<&meta::Regex> {
+        self.regex.get_or_init(|| build_regex(&self.hir).ok()).as_ref()
     }
 
     /// True when the prefilter's hits for this rule are where the secret starts.
@@ -303,11 +315,12 @@ fn compile(def: RuleDef, file: &str) -> Result<Rule, PatternError> {
     if hir.properties().minimum_len() == Some(0) {
         return Err(fail("regex can match the empty string".into()));
     }
-    let regex = meta::Builder::new()
-        .configure(meta::Config::new().nfa_size_limit(Some(REGEX_SIZE_LIMIT)).utf8_empty(false))
-        .build_from_hir(&hir)
-        .map_err(|e| fail(format!("regex does not compile: {e}")))?;
-    let secret_group = regex.group_info().to_index(regex_automata::PatternID::ZERO, "secret");
+    let regex = OnceLock::new();
+    if !file.starts_with(SHIPPED_PREFIX) {
+        let compiled = build_regex(&hir).map_err(|e| fail(format!("regex does not compile: {e}")))?;
+        regex.get_or_init(|| Some(compiled));
+    }
+    let secret_group = secret_group(&hir);
     let confidence = def.confidence.unwrap_or(if checksum.is_some() || !def.prefixes.is_empty() {
         Confidence::High
     } else if def.min_entropy.is_some() {
@@ -320,6 +333,7 @@ fn compile(def: RuleDef, file: &str) -> Result<Rule, PatternError> {
         window,
         checksum,
         confidence,
+        hir,
         regex,
         source: file.to_string(),
         id: def.id,
@@ -332,6 +346,26 @@ fn compile(def: RuleDef, file: &str) -> Result<Rule, PatternError> {
         negative_examples: def.negative_examples,
         revocable: def.revocable,
     })
+}
+
+/// Compiles a rule regex. Its one-pass DFA is not built: it was a fifth of the compile
+/// time, and the confirmation windows are small enough for the other engines.
+fn build_regex(hir: &Hir) -> Result<meta::Regex, Box<meta::BuildError>> {
+    let config = meta::Config::new().nfa_size_limit(Some(REGEX_SIZE_LIMIT)).utf8_empty(false).onepass(false);
+    meta::Builder::new().configure(config).build_from_hir(hir).map_err(Box::new)
+}
+
+/// The index of the capture group named `secret` (as the compiled regex numbers its
+/// groups: the whole match is 0), if there is one. Recursion depth is bounded by the
+/// parser's nesting limit.
+fn secret_group(hir: &Hir) -> Option<usize> {
+    match hir.kind() {
+        HirKind::Capture(capture) if capture.name.as_deref() == Some("secret") => Some(capture.index as usize),
+        HirKind::Capture(capture) => secret_group(&capture.sub),
+        HirKind::Repetition(repetition) => secret_group(&repetition.sub),
+        HirKind::Concat(parts) | HirKind::Alternation(parts) => parts.iter().find_map(secret_group),
+        HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_) => None,
+    }
 }
 
 /// Parses a rule regex over bytes: ASCII classes (`\w`, `\d` are ASCII), `.` any byte
@@ -424,5 +458,25 @@ mod tests {
         let set = one("id = 'a'\nname = 'A'\nkeywords = ['token']\nregex = 'token=(?P<secret>[0-9]{8})'").unwrap();
         assert_eq!(set.get(0).secret_group, Some(1));
         assert_eq!(set.get(0).confidence, Confidence::Low);
+        let nested = "regex = '(a|(b))(?:c(?P<pre>d)*(?P<secret>[0-9]{8}))'";
+        let set = one(&format!("id = 'a'\nname = 'A'\nkeywords = ['token']\n{nested}")).unwrap();
+        assert_eq!(set.get(0).secret_group, Some(4));
+    }
+
+    #[test]
+    fn every_shipped_rule_compiles_and_its_secret_group_is_the_compiled_one() {
+        let set = RuleSet::load(&[]).unwrap();
+        for rule in set.rules() {
+            let regex = rule.regex().unwrap_or_else(|| panic!("{}: regex does not compile", rule.id));
+            let compiled = regex.group_info().to_index(regex_automata::PatternID::ZERO, "secret");
+            assert_eq!(rule.secret_group, compiled, "{}", rule.id);
+        }
+    }
+
+    #[test]
+    fn a_user_rule_that_does_not_compile_is_refused_at_load() {
+        let huge = "regex = 'abc(?:[a-zA-Z0-9]{1000}){1000}'";
+        let err = one(&format!("id = 'a'\nname = 'A'\nprefixes = ['abc']\n{huge}")).unwrap_err();
+        assert!(err.to_string().contains("regex does not compile"), "{err}");
     }
 }

@@ -195,12 +195,13 @@ fn confirm(
     report: &Range<usize>,
     out: &mut Vec<RawMatch>,
 ) {
+    let Some(regex) = rule.regex() else { return };
     let group = rule.secret_group.unwrap_or(0);
     let mut slots: Vec<Option<NonMaxUsize>> = vec![None; 2 * (group + 1)];
     let mut at = window.start;
     while at < window.end {
         let input = regex_automata::Input::new(hay).range(at..window.end).anchored(anchored);
-        if rule.regex.search_slots(&input, &mut slots).is_none() {
+        if regex.search_slots(&input, &mut slots).is_none() {
             return;
         }
         let span = |slot: usize| slots[slot].zip(slots[slot + 1]).map(|(s, e)| (s.get(), e.get()));
