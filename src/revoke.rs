@@ -244,6 +244,9 @@ struct Batch {
     reply: tokio::sync::oneshot::Sender<Result<Committed, StoreFailure>>,
 }
 
+/// A batch's outcomes, and when the transaction that recorded them committed: the
+/// moment its keys were disabled (the caller's task may be woken later, behind the
+/// group's other callers).
 struct Committed {
     outcomes: Vec<LeakOutcome>,
     committed_at: Instant,
