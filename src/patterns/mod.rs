@@ -148,6 +148,11 @@ impl Rule {
         self.regex.get_or_init(|| build_regex(&self.hir).ok()).as_ref()
     }
 
+    /// True once [`Rule::regex`] was compiled (at load for rules from files).
+    pub fn is_compiled(&self) -> bool {
+        self.regex.get().is_some()
+    }
+
     /// True when the prefilter's hits for this rule are where the secret starts.
     pub fn is_prefix_rule(&self) -> bool {
         !self.prefixes.is_empty()
