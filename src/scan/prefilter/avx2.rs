@@ -1,8 +1,8 @@
 //! The sampled scan with AVX2: 16 positions (32 input bytes) a step. For each position
 //! the 3- and 4-byte grams are cut out by byte shuffles, folded and hashed in 32-bit
 //! lanes; their common word is loaded from the bit set (eight scalar loads a half: on
-//! AMD Zen 3 they beat the gather instruction), and both bits tested with variable
-//! shifts; one branch a step.
+//! the AMD EPYC benchmark machines they beat the gather instruction), and both bits
+//! tested with variable shifts; one branch a step.
 
 use std::arch::x86_64::{
     __m128i, __m256i, _mm256_and_si256, _mm256_castsi256_ps, _mm256_cmpgt_epi32, _mm256_loadu2_m128i,
@@ -47,8 +47,8 @@ pub unsafe fn marked_blocks(
         let key3 = _mm256_and_si256(key4, low3);
         let hash3 = _mm256_mullo_epi32(key3, mul3);
         let word = _mm256_srli_epi32::<{ 32 - WORD_BITS as i32 }>(hash3);
-        // Eight scalar loads, not `vpgatherdd`: on AMD Zen 3 (the benchmark machine) the
-        // gather instruction makes the whole engine ~5% slower.
+        // Eight scalar loads, not `vpgatherdd`: on the AMD EPYC benchmark machines the
+        // gather instruction makes the whole engine 5-6% slower.
         let mut index = [0u32; 8];
         // SAFETY: `index` has room for the 8 lanes; the store may be unaligned.
         unsafe { _mm256_storeu_si256(index.as_mut_ptr().cast(), word) };
