@@ -27,6 +27,8 @@ use aho_corasick::{AhoCorasick, Input, MatchKind};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 /// Literals at least this long are found by sampling.
 const SAMPLED_MIN: usize = 4;
@@ -68,14 +70,72 @@ pub struct Prefilter {
 #[derive(Debug, Clone)]
 struct GramIndex {
     bits: Box<[u32; 1 << (TABLE_BITS - 5)]>,
-    /// Scan with AVX2 (the CPU has it; tests turn it off to check the portable loop).
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    avx2: bool,
+    /// The loop that samples the input (tests set each to compare them).
+    sampler: Sampler,
     /// Open-addressed (linear probing) table of the distinct gram keys, a power of two at
     /// least twice their number: (key or [`EMPTY`], range of `entries`).
     lookup: Vec<(u32, u32, u32)>,
     /// (literal index, offset of the gram inside the literal), grouped by key.
     entries: Vec<(usize, usize)>,
+}
+
+/// The loop that samples the input for [`GramIndex::for_each_hit`]. All give the same
+/// hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+enum Sampler {
+    /// Portable Rust, 8 positions a block.
+    Portable,
+    /// AVX2, 16 positions a step, the table words fetched by scalar loads.
+    Avx2Loads,
+    /// AVX2, 16 positions a step, the table words fetched by the gather instruction.
+    Avx2Gather,
+    /// AVX-512 (F, BW, VBMI), 32 positions a step, the words fetched by gathers.
+    Avx512Gather,
+}
+
+impl Sampler {
+    /// Whether this CPU can run the sampler.
+    fn runs_here(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            match self {
+                Sampler::Portable => true,
+                Sampler::Avx2Loads | Sampler::Avx2Gather => has!("avx2"),
+                Sampler::Avx512Gather => has!("avx512f") && has!("avx512bw") && has!("avx512vbmi"),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            self == Sampler::Portable
+        }
+    }
+
+    /// Runs the sampler's SIMD loop over `hay`: calls `marked(start, lanes)` for each of
+    /// its blocks with a set gram bit (bit `j` of `lanes`: the position `start + 2j`) and
+    /// returns where the blocks stopped; the caller scans the rest. The portable sampler
+    /// has no such loop (returns 0), nor has a sampler this CPU cannot run.
+    fn marked_blocks(self, bits: &[u32; 1 << (TABLE_BITS - 5)], hay: &[u8], marked: impl FnMut(usize, u32)) -> usize {
+        if !self.runs_here() {
+            return 0;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: the CPU has the instructions each loop needs (`runs_here`).
+            match self {
+                Sampler::Portable => 0,
+                Sampler::Avx2Loads => unsafe { avx2::marked_blocks::<false>(bits, hay, marked) },
+                Sampler::Avx2Gather => unsafe { avx2::marked_blocks::<true>(bits, hay, marked) },
+                Sampler::Avx512Gather => unsafe { avx512::marked_blocks(bits, hay, marked) },
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (bits, hay, marked);
+            0
+        }
+    }
 }
 
 /// An unused `lookup` slot. Keys never take this value: a 3-byte gram's key has 24 bits,
@@ -178,11 +238,8 @@ impl GramIndex {
             lookup[at] = (key, entries.len() as u32, (entries.len() + group.len()) as u32);
             entries.extend(group.iter().map(|&(_, index, offset)| (index, offset)));
         }
-        #[cfg(target_arch = "x86_64")]
-        let avx2 = std::arch::is_x86_feature_detected!("avx2");
-        #[cfg(not(target_arch = "x86_64"))]
-        let avx2 = false;
-        GramIndex { bits, avx2, lookup, entries }
+        let sampler = fastest_sampler(&bits);
+        GramIndex { bits, sampler, lookup, entries }
     }
 
     fn entries_of(&self, key: u32) -> &[(usize, usize)] {
@@ -214,19 +271,12 @@ impl GramIndex {
         if self.entries.is_empty() {
             return;
         }
-        let mut at = 0;
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: `avx2` is set only when the CPU has AVX2.
-            at = unsafe {
-                avx2::marked_blocks(&self.bits, hay, |start, mut lanes| {
-                    while lanes != 0 {
-                        self.recheck(hay, start + 2 * lanes.trailing_zeros() as usize, 1, &mut hit);
-                        lanes &= lanes - 1;
-                    }
-                })
-            };
-        }
+        let mut at = self.sampler.marked_blocks(&self.bits, hay, |start, mut lanes| {
+            while lanes != 0 {
+                self.recheck(hay, start + 2 * lanes.trailing_zeros() as usize, 1, &mut hit);
+                lanes &= lanes - 1;
+            }
+        });
         while let Some(block) = hay.get(at..at + BLOCK_READ) {
             let mut any = false;
             for lane in 0..LANES {
@@ -262,6 +312,48 @@ impl GramIndex {
             }
         }
     }
+}
+
+/// The fastest sampler on this CPU: of those it can run, the one that was fastest when
+/// all were timed on a sample of source-like text, once per process, with the table
+/// `bits` of the first index built (any table shows the difference: it is the cost of
+/// the loads). How the SIMD loops fetch table words decides it, and which way is faster
+/// depends on the CPU (see `avx2`'s header).
+fn fastest_sampler(bits: &[u32; 1 << (TABLE_BITS - 5)]) -> Sampler {
+    static CHOSEN: std::sync::OnceLock<Sampler> = std::sync::OnceLock::new();
+    *CHOSEN.get_or_init(|| {
+        let candidates: Vec<Sampler> = [Sampler::Avx2Loads, Sampler::Avx2Gather, Sampler::Avx512Gather]
+            .into_iter()
+            .filter(|sampler| sampler.runs_here())
+            .collect();
+        if candidates.len() < 2 {
+            return candidates.first().copied().unwrap_or(Sampler::Portable);
+        }
+        // Pseudo-random text over an alphabet of source code (xorshift; fixed seed).
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz_ABCDEFG0123456789 (){};=.,\n\"";
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let text: Vec<u8> = (0..64 * 1024)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                ALPHABET[(state % ALPHABET.len() as u64) as usize]
+            })
+            .collect();
+        // Each candidate three times, alternating (about 0.1 ms a round); best times.
+        let mut best = vec![std::time::Duration::MAX; candidates.len()];
+        for _ in 0..3 {
+            for (sampler, best) in candidates.iter().zip(&mut best) {
+                let mut marks = 0u32;
+                let start = std::time::Instant::now();
+                sampler.marked_blocks(bits, &text, |_, lanes| marks ^= lanes);
+                std::hint::black_box(marks);
+                *best = (*best).min(start.elapsed());
+            }
+        }
+        let fastest = (0..candidates.len()).min_by_key(|&i| best[i]).unwrap_or(0);
+        candidates[fastest]
+    })
 }
 
 /// The key of the 3-byte gram at the start of little-endian `word`: ASCII case folded.
@@ -387,8 +479,7 @@ mod tests {
         Literal { bytes: s.as_bytes().to_vec(), case_insensitive: ci }
     }
 
-    /// Sorted (literal, start) pairs, the same from the AVX2 scan (where the CPU has it)
-    /// and from the portable one.
+    /// Sorted (literal, start) pairs, the same from every sampler the CPU can run.
     fn occurrences(p: &Prefilter, hay: &[u8]) -> Vec<(usize, usize)> {
         let run = |p: &Prefilter| {
             let mut out = Vec::new();
@@ -397,13 +488,40 @@ mod tests {
             out
         };
         let found = run(p);
-        let portable = Prefilter {
-            literals: p.literals.clone(),
-            grams: GramIndex { avx2: false, ..p.grams.clone() },
-            short: p.short.clone(),
-        };
-        assert_eq!(found, run(&portable), "the AVX2 and portable scans differ");
+        for sampler in available_samplers() {
+            let other = Prefilter {
+                literals: p.literals.clone(),
+                grams: GramIndex { sampler, ..p.grams.clone() },
+                short: p.short.clone(),
+            };
+            assert_eq!(found, run(&other), "{sampler:?} differs from {:?}", p.grams.sampler);
+        }
         found
+    }
+
+    fn available_samplers() -> Vec<Sampler> {
+        [Sampler::Portable, Sampler::Avx2Loads, Sampler::Avx2Gather, Sampler::Avx512Gather]
+            .into_iter()
+            .filter(|sampler| sampler.runs_here())
+            .collect()
+    }
+
+    #[test]
+    fn the_chosen_sampler_is_one_this_cpu_runs_and_simd_where_it_can() {
+        let p = Prefilter::new(vec![literal("xai-", false)]).unwrap();
+        assert!(p.grams.sampler.runs_here());
+        assert_eq!(p.grams.sampler == Sampler::Portable, available_samplers().len() == 1);
+    }
+
+    #[test]
+    fn a_sampler_the_cpu_cannot_run_leaves_the_input_to_the_portable_loop() {
+        let bits = Box::new([u32::MAX; 1 << (TABLE_BITS - 5)]);
+        for sampler in [Sampler::Avx2Loads, Sampler::Avx2Gather, Sampler::Avx512Gather] {
+            let mut calls = 0;
+            let stopped = sampler.marked_blocks(&bits, &[b'a'; 4096], |_, _| calls += 1);
+            assert_eq!(stopped == 0, !sampler.runs_here(), "{sampler:?}");
+            assert_eq!(calls == 0, !sampler.runs_here(), "{sampler:?}");
+        }
     }
 
     /// Every (literal, start) by brute force.
