@@ -7,7 +7,13 @@
 # Prints wrk's throughput and latency percentiles, then the request → key-disabled
 # latency from the daemon's own histogram (/metrics).
 #
-#   bench/webhook-load.sh                      # SQLite
+# wrk is a closed loop (saturation: its latency is connections ÷ throughput). With RATE
+# set, the load is open-loop instead: RATE requests/s on CONNECTIONS connections, each
+# request sent once (REQUESTS must cover RATE × DURATION), latency measured from each
+# request's scheduled send time (examples/webhook_rate_load.rs).
+#
+#   bench/webhook-load.sh                      # SQLite, saturation
+#   RATE=2000 DURATION=10s REQUESTS=20000 bench/webhook-load.sh   # SQLite, 2,000 requests/s
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/revokd_bench bench/webhook-load.sh
 #
 # Needs: wrk (Debian package), python3 (serves the key list), cargo.
@@ -22,6 +28,7 @@ PORT=${PORT:-18080}
 # KIND=foreign: tokens of a type we do not issue (HTTP + signature path only, no DB work).
 KIND=${KIND:-issued}
 KEYS_PORT=${KEYS_PORT:-18081}
+RATE=${RATE:-}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
@@ -35,7 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$root" && cargo build --release --quiet --bin revokd --example webhook_load_prep)
+(cd "$root" && cargo build --release --quiet --bin revokd --example webhook_load_prep --example webhook_rate_load)
 revokd=${DAEMON_BIN:-$target/release/revokd}  # DAEMON_BIN: another build, for A/B runs
 
 prep_args=("$work" "$REQUESTS" "$TOKENS")
@@ -78,15 +85,22 @@ for _ in $(seq 100); do
 done
 curl -fs "http://127.0.0.1:$PORT/readyz"; echo
 
-echo "== wrk: $CONNECTIONS connections, $TOKENS tokens per request, $REQUESTS distinct signed requests, $url"
 # The daemon's CPU time (user + system, clock ticks) from /proc: what the run cost it,
 # independent of what else the shared machine was doing.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$daemon/stat"; }
 ticks_before=$(cpu_ticks)
-wrk -t "$THREADS" -c "$CONNECTIONS" -d "$DURATION" --latency -s "$root/bench/webhook-load.lua" \
-  "http://127.0.0.1:$PORT" -- "$work/requests.tsv" "$THREADS" | tee "$work/wrk.out"
+if [[ -n $RATE ]]; then
+  echo "== open loop: $RATE requests/s, $CONNECTIONS connections, $TOKENS tokens per request, $url"
+  "$target/release/examples/webhook_rate_load" "127.0.0.1:$PORT" "$work/requests.tsv" \
+    "$CONNECTIONS" "$RATE" "${DURATION%s}" | tee "$work/load.out"
+  requests_done=$(awk '/^open loop:/ {for (i = 1; i < NF; i++) if ($(i + 1) == "answered") print $i}' "$work/load.out")
+else
+  echo "== wrk: $CONNECTIONS connections, $TOKENS tokens per request, $REQUESTS distinct signed requests, $url"
+  wrk -t "$THREADS" -c "$CONNECTIONS" -d "$DURATION" --latency -s "$root/bench/webhook-load.lua" \
+    "http://127.0.0.1:$PORT" -- "$work/requests.tsv" "$THREADS" | tee "$work/wrk.out"
+  requests_done=$(awk '/requests in/ {print $1}' "$work/wrk.out")
+fi
 ticks_after=$(cpu_ticks)
-requests_done=$(awk '/requests in/ {print $1}' "$work/wrk.out")
 python3 - "$ticks_before" "$ticks_after" "$requests_done" "$(getconf CLK_TCK)" "$(nproc)" <<'PY'
 import sys
 before, after, done, hz, cores = (int(x) for x in sys.argv[1:])
