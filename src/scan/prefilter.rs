@@ -14,7 +14,13 @@
 //! exact gram table, whose entries are compared with the input, case-insensitively for
 //! rule keywords.
 //!
-//! Literals shorter than 4 bytes cannot be sampled that way; a small Aho-Corasick
+//! A 3-byte literal has one 3-byte gram, which starts at an even offset only where the
+//! literal does. Where the literal starts at an odd offset, the even position before it
+//! starts a 4-byte gram of any byte and the literal: so its grams are its own and those
+//! 128 4-byte grams (one per folded first byte), whose start is one byte before the
+//! literal's. (The 3-byte grams of its last two bytes and any third would do too, but
+//! two-byte tails such as `f_` of `hf_` are frequent in code: they cost more checks than
+//! they saved.) Literals shorter than 3 bytes cannot be sampled; a small Aho-Corasick
 //! searcher (SIMD Teddy for a few literals) finds them in a second pass, and at each of
 //! its hits every short literal is compared (so that none hides another).
 //!
@@ -31,7 +37,7 @@ mod avx2;
 mod avx512;
 
 /// Literals at least this long are found by sampling.
-const SAMPLED_MIN: usize = 4;
+const SAMPLED_MIN: usize = 3;
 
 /// log2 of the gram bit set's size: 2^20 bits (128 KiB, in L2 cache). With ~550 grams it
 /// sets ~0.05% of the bits, so hash collisions add few false hits.
@@ -75,8 +81,9 @@ struct GramIndex {
     /// Open-addressed (linear probing) table of the distinct gram keys, a power of two at
     /// least twice their number: (key or [`EMPTY`], range of `entries`).
     lookup: Vec<(u32, u32, u32)>,
-    /// (literal index, offset of the gram inside the literal), grouped by key.
-    entries: Vec<(usize, usize)>,
+    /// (literal index, offset of the gram from the literal's start: -1 for a gram that
+    /// starts one byte before it), grouped by key.
+    entries: Vec<(usize, isize)>,
 }
 
 /// The loop that samples the input for [`GramIndex::for_each_hit`]. All give the same
@@ -147,7 +154,7 @@ impl Prefilter {
     /// Builds the gram index for `literals` of [`SAMPLED_MIN`] bytes or more and an
     /// automaton for the shorter ones.
     pub fn new(literals: Vec<Literal>) -> Result<Prefilter, aho_corasick::BuildError> {
-        let mut grams: Vec<(u32, usize, usize)> = Vec::new();
+        let mut grams: Vec<(u32, usize, isize)> = Vec::new();
         let mut short_ids = Vec::new();
         for (index, literal) in literals.iter().enumerate() {
             let bytes = &literal.bytes;
@@ -155,15 +162,23 @@ impl Prefilter {
                 short_ids.push(index);
                 continue;
             }
+            if let &[first, second, third] = bytes.as_slice() {
+                // Its own gram, and any byte followed by the literal (from offset -1).
+                grams.push((key3(u32::from_le_bytes([first, second, third, 0])), index, 0));
+                for any in 0..=u8::MAX {
+                    grams.push((key4(u32::from_le_bytes([any, first, second, third])), index, -1));
+                }
+                continue;
+            }
             // Gram length: 3 for a 4-byte literal, else 4; the window is one byte longer.
-            let gram = if bytes.len() == SAMPLED_MIN { 3 } else { 4 };
+            let gram = if bytes.len() == 4 { 3 } else { 4 };
             let cost = |at: usize| expected_rate(&bytes[at..at + gram]) + expected_rate(&bytes[at + 1..at + 1 + gram]);
             let window = (0..bytes.len() - gram).min_by(|&a, &b| cost(a).total_cmp(&cost(b))).unwrap_or(0);
             for offset in [window, window + 1] {
                 // A 3-byte gram may end the literal: its key ignores the fourth byte.
                 let fourth = bytes.get(offset + 3).copied().unwrap_or(0);
                 let word = u32::from_le_bytes([bytes[offset], bytes[offset + 1], bytes[offset + 2], fourth]);
-                grams.push((if gram == 3 { key3(word) } else { key4(word) }, index, offset));
+                grams.push((if gram == 3 { key3(word) } else { key4(word) }, index, offset as isize));
             }
         }
         let short = if short_ids.is_empty() {
@@ -186,7 +201,7 @@ impl Prefilter {
     pub fn for_each(&self, hay: &[u8], mut found: impl FnMut(usize, usize)) {
         self.grams.for_each_hit(hay, |at, key| {
             for &(index, offset) in self.grams.entries_of(key) {
-                if let Some(start) = at.checked_sub(offset)
+                if let Some(start) = at.checked_add_signed(-offset)
                     && self.occurs_at(index, hay, start)
                 {
                     found(index, start);
@@ -219,7 +234,7 @@ impl Prefilter {
 }
 
 impl GramIndex {
-    fn new(mut grams: Vec<(u32, usize, usize)>) -> GramIndex {
+    fn new(mut grams: Vec<(u32, usize, isize)>) -> GramIndex {
         grams.sort_unstable();
         grams.dedup();
         let mut bits = Box::new([0u32; 1 << (TABLE_BITS - 5)]);
@@ -242,7 +257,7 @@ impl GramIndex {
         GramIndex { bits, sampler, lookup, entries }
     }
 
-    fn entries_of(&self, key: u32) -> &[(usize, usize)] {
+    fn entries_of(&self, key: u32) -> &[(usize, isize)] {
         let mask = self.lookup.len() - 1;
         let mut at = probe_start(key, mask);
         loop {
