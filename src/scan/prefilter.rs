@@ -10,7 +10,7 @@
 //! 2^[`TABLE_BITS`]-bit set (128 KiB) holding every literal's grams. Both bits lie in the
 //! 32-bit word that the 3-byte gram's hash picks (a 4-byte gram's fourth byte picks only
 //! its bit), so a position costs one table read: with AVX2, 16 positions a step. A set
-//! bit (a gram, or a hash collision: ~0.05% of bits are set) sends the position to the
+//! bit (a gram, or a hash collision: ~0.1% of bits are set) sends the position to the
 //! exact gram table, whose entries are compared with the input, case-insensitively for
 //! rule keywords.
 //!
@@ -39,8 +39,9 @@ mod avx512;
 /// Literals at least this long are found by sampling.
 const SAMPLED_MIN: usize = 3;
 
-/// log2 of the gram bit set's size: 2^20 bits (128 KiB, in L2 cache). With ~550 grams it
-/// sets ~0.05% of the bits, so hash collisions add few false hits.
+/// log2 of the gram bit set's size: 2^20 bits (128 KiB, in L2 cache). The shipped rules'
+/// 1,185 grams (640 of them for the five 3-byte literals) set 1,101 bits, 0.1%, so hash
+/// collisions add few false hits.
 const TABLE_BITS: u32 = 20;
 
 /// log2 of the bit set's 32-bit words.
