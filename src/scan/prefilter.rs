@@ -103,6 +103,9 @@ enum Sampler {
 }
 
 impl Sampler {
+    /// Every sampler, the portable one first.
+    const ALL: [Sampler; 4] = [Sampler::Portable, Sampler::Avx2Loads, Sampler::Avx2Gather, Sampler::Avx512Gather];
+
     /// Whether this CPU can run the sampler.
     fn runs_here(self) -> bool {
         #[cfg(target_arch = "x86_64")]
@@ -338,10 +341,8 @@ impl GramIndex {
 fn fastest_sampler(bits: &[u32; 1 << (TABLE_BITS - 5)]) -> Sampler {
     static CHOSEN: std::sync::OnceLock<Sampler> = std::sync::OnceLock::new();
     *CHOSEN.get_or_init(|| {
-        let candidates: Vec<Sampler> = [Sampler::Avx2Loads, Sampler::Avx2Gather, Sampler::Avx512Gather]
-            .into_iter()
-            .filter(|sampler| sampler.runs_here())
-            .collect();
+        let candidates: Vec<Sampler> =
+            Sampler::ALL.into_iter().filter(|&sampler| sampler != Sampler::Portable && sampler.runs_here()).collect();
         if candidates.len() < 2 {
             return candidates.first().copied().unwrap_or(Sampler::Portable);
         }
@@ -516,10 +517,7 @@ mod tests {
     }
 
     fn available_samplers() -> Vec<Sampler> {
-        [Sampler::Portable, Sampler::Avx2Loads, Sampler::Avx2Gather, Sampler::Avx512Gather]
-            .into_iter()
-            .filter(|sampler| sampler.runs_here())
-            .collect()
+        Sampler::ALL.into_iter().filter(|sampler| sampler.runs_here()).collect()
     }
 
     #[test]
