@@ -15,9 +15,11 @@
 //!    attempts failed (or the server refused the recipient for good). A recipient the
 //!    server refuses fails alone: every recipient has a row of its own.
 //!
-//! [`Notifier::spawn`] runs passes in the background of `revokd serve`: woken when this
-//! process commits notices, when the next batch or retry is due, and at least every
-//! `notify.poll_interval` (for work written by other replicas).
+//! [`Notifier::spawn`] runs passes in the background of `revokd serve`: when the next
+//! batch or retry is due, and at least every `notify.poll_interval` (for work written by
+//! other replicas). A commit of notices by this process wakes it to recompute when the
+//! next batch is due, not to run a pass: under load that is every group commit, and a
+//! pass's claim would take the write lock each time.
 
 pub mod compose;
 pub mod transport;
@@ -224,10 +226,18 @@ impl Notifier {
                     retry_delay(Duration::from_secs(1), failures, random_unit()).min(Duration::from_secs(60))
                 }
             };
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = self.store.notices_written() => {}
-                _ = stop.changed() => {}
+            let mut next_pass = tokio::time::Instant::now() + wait;
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = stop.changed() => break,
+                    () = tokio::time::sleep_until(next_pass) => break,
+                    // New notices only move the next due time (a leak's waits for the
+                    // batch window, a restore's is now). A backoff is kept.
+                    () = self.store.notices_written(), if failures == 0 => {
+                        next_pass = tokio::time::Instant::now() + self.until_next_due().await;
+                    }
+                }
             }
         }
     }

@@ -21,6 +21,7 @@ both_backends!(
     restore_and_delete_tell_the_team,
     a_restore_waits_only_behind_a_pending_leak,
     a_team_without_people_goes_to_the_fallback,
+    a_running_worker_is_woken_by_commits_not_by_its_poll_interval,
 );
 
 async fn team(store: &Store, name: &str, admins: &[&str], members: &[&str]) {
@@ -253,6 +254,34 @@ async fn restore_and_delete_tell_the_team(backend: Backend) {
     let restored = find(&format!("[revokd] API key {} of team acme restored", key.redacted));
     assert!(restored.1.contains("false alarm: test fixture") && restored.1.contains("cli:alice"), "{}", restored.1);
     find(&format!("[revokd] API key {} of team acme deleted", key.redacted));
+    store.close().await;
+}
+
+/// The spawned worker, asleep on a long poll interval, learns of new notices from the
+/// commits that wrote them: a leak's email leaves when its batch window ends, a restore's
+/// at once, both long before the next poll.
+async fn a_running_worker_is_woken_by_commits_not_by_its_poll_interval(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    team(&store, "acme", &["alice@example.com"], &[]).await;
+    let sink = SmtpSink::start();
+    let mut opts = options(smtp(sink.url()));
+    opts.batch_window = Duration::from_millis(300);
+    opts.poll_interval = Duration::from_secs(600);
+    let worker = Notifier::new(store.clone(), opts).unwrap().spawn();
+    // The first pass finds nothing; the worker then sleeps on its poll interval.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (token, id) = add_key(&store, "acme").await;
+    let leaked = Instant::now();
+    leak(&store, &token, "https://github.com/acme/app").await;
+    let mails = sink.wait_for(1, Duration::from_secs(60)).await;
+    assert_eq!(mails.len(), 1, "the leak's email, at the end of its window");
+    assert!(leaked.elapsed() >= Duration::from_millis(250), "held for the window: {:?}", leaked.elapsed());
+    store.restore_key(id, "false alarm", "cli:alice").await.unwrap();
+    let mails = sink.wait_for(2, Duration::from_secs(60)).await;
+    assert_eq!(mails.len(), 2, "the restore's email, at once");
+    assert!(mails.iter().any(|m| m.subject.ends_with("of team acme restored")), "{mails:?}");
+    worker.stop().await;
     store.close().await;
 }
 
