@@ -39,10 +39,14 @@ pub async fn lock_key_row(url: &str, id: i64) -> PgConnection {
     conn
 }
 
-/// Waits until some session of the database waits for a row lock.
+/// Waits until some session of the database waits for a row lock. `conn` may be inside a
+/// transaction (the blocker's), where PostgreSQL keeps the first `pg_stat_activity`
+/// snapshot until the end: each poll clears it, or a first look taken before the
+/// revocation blocked would be all it ever sees (a CI flake under load).
 pub async fn wait_for_lock_waiter(conn: &mut PgConnection) {
     let deadline = Instant::now() + super::WAIT;
     loop {
+        sqlx::query("SELECT pg_stat_clear_snapshot()").execute(&mut *conn).await.unwrap();
         let (waiting,): (i64,) = sqlx::query_as(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
         )
