@@ -204,7 +204,8 @@ impl Notifier {
         self.pass(&stop).await
     }
 
-    /// Runs passes in a background task until [`NotifierHandle::stop`].
+    /// Runs passes in a background task until [`NotifierHandle::stop`] (or until the
+    /// handle is dropped).
     pub fn spawn(self) -> NotifierHandle {
         let (stop_tx, stop) = watch::channel(false);
         let task = tokio::spawn(async move { self.run(stop).await });
@@ -230,7 +231,12 @@ impl Notifier {
             loop {
                 tokio::select! {
                     biased;
-                    _ = stop.changed() => break,
+                    changed = stop.changed() => {
+                        if changed.is_err() {
+                            return; // the handle was dropped: nothing can stop us later
+                        }
+                        break;
+                    }
                     () = tokio::time::sleep_until(next_pass) => break,
                     // New notices only move the next due time (a leak's waits for the
                     // batch window, a restore's is now). A backoff is kept.
