@@ -239,8 +239,9 @@ impl Notifier {
                     }
                     () = tokio::time::sleep_until(next_pass) => break,
                     // New notices only move the next due time (a leak's waits for the
-                    // batch window, a restore's is now). A backoff is kept.
-                    () = self.store.notices_written(), if failures == 0 => {
+                    // batch window, a restore's is now). A commit also means the store
+                    // answers again, so it ends a failure backoff too.
+                    () = self.store.notices_written() => {
                         next_pass = tokio::time::Instant::now() + self.until_next_due().await;
                     }
                 }
