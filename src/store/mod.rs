@@ -675,6 +675,17 @@ mod tests {
         assert!(parse_time("yesterday", 0).is_err());
     }
 
+    /// `.cargo/config.toml` builds the bundled SQLite without the global mutexes of its
+    /// memory statistics and shared page cache; this fails if that stops applying.
+    #[tokio::test]
+    async fn bundled_sqlite_is_built_without_global_memory_mutexes() {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        let Db::Sqlite { pool, .. } = &store.db else { panic!("sqlite::memory: opened another backend") };
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options").fetch_all(pool).await.unwrap();
+        assert!(options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"), "{options:?}");
+        assert!(!options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"), "{options:?}");
+    }
+
     #[tokio::test]
     async fn in_memory_sqlite_is_one_database() {
         let store = Store::open("sqlite::memory:").await.unwrap();
