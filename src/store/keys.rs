@@ -179,18 +179,39 @@ pub(crate) async fn keys_by_hashes(
         found.extend(rows.into_iter().map(|r| (r.key_hash, r.key)));
         return Ok(found);
     }
+    // On SQLite every result row is a hand-off from sqlx's database thread to the async
+    // side (a channel send and often a wake-up); the keys come back as ONE row, a JSON
+    // array of `[key_hash, id, team_id, team, key_type, redacted, status, created_at,
+    // disabled_at, disabled_reason]` arrays.
     for chunk in hashes.chunks(super::MAX_BINDS) {
         let sql = format!(
-            "SELECT k.key_hash, k.id, k.team_id, t.name AS team, k.key_type, k.redacted, k.status, \
-             k.created_at, k.disabled_at, k.disabled_reason \
+            "SELECT json_group_array(json_array(k.key_hash, k.id, k.team_id, t.name, k.key_type, k.redacted, \
+             k.status, k.created_at, k.disabled_at, k.disabled_reason)) \
              FROM api_keys k JOIN teams t ON t.id = k.team_id WHERE k.key_hash IN {}",
             super::placeholders(1, 1, chunk.len(), "")
         );
         let args: Vec<_> = chunk.iter().map(|h| super::Arg::Text(Some(h))).collect();
-        let rows: Vec<HashedKey> = super::fetch_built(&mut *c, sql, &args).await?;
-        found.extend(rows.into_iter().map(|r| (r.key_hash, r.key)));
+        let rows: Vec<(String,)> = super::fetch_built(&mut *c, sql, &args).await?;
+        for (array,) in rows {
+            found.extend(keys_from_json(&array)?);
+        }
     }
     Ok(found)
+}
+
+/// The `(hash, key)` pairs of [`keys_by_hashes`]'s JSON array on SQLite.
+fn keys_from_json(array: &str) -> Result<Vec<(String, KeyRecord)>, StoreError> {
+    type Row = (String, i64, i64, String, String, String, String, i64, Option<i64>, Option<String>);
+    let rows: Vec<Row> =
+        serde_json::from_str(array).map_err(|e| StoreError::Corrupt(format!("key lookup returned bad JSON: {e}")))?;
+    rows.into_iter()
+        .map(|(hash, id, team_id, team, key_type, redacted, status, created_at, disabled_at, disabled_reason)| {
+            let status = KeyStatus::try_from(status).map_err(StoreError::Corrupt)?;
+            let key =
+                KeyRecord { id, team_id, team, key_type, redacted, status, created_at, disabled_at, disabled_reason };
+            Ok((hash, key))
+        })
+        .collect()
 }
 
 /// [`disable_if_active`] for several `(key id, reason)` pairs at once (ids distinct);
