@@ -68,6 +68,13 @@ const SQLITE_CACHE_SIZE: &str = "-32768";
 /// pages of 4 KiB, 32 MiB (SQLite's default is 1,000).
 const SQLITE_WAL_AUTOCHECKPOINT: &str = "8192";
 
+/// Result rows sqlx's SQLite thread may queue for the task that runs the statement
+/// (sqlx's default is 50). A group commit's leak upsert and key disable return a row
+/// per token, hundreds at a time; with 50 the database thread stopped every 50 rows,
+/// under the write lock, until the Tokio task, queued behind the HTTP requests, took
+/// them. Rows are small and each statement's are read to the end anyway.
+const SQLITE_ROW_BUFFER: usize = 4096;
+
 /// How long a PostgreSQL operation waits for a pooled connection. Connections are
 /// held for milliseconds, so a longer wait means the server refuses or does not answer
 /// new connections (sqlx retries a refused connect until this deadline): the alert then
@@ -435,6 +442,7 @@ impl Db {
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(true)
+                .row_buffer_size(SQLITE_ROW_BUFFER)
                 // A group commit touches hundreds of pages: keep them in SQLite's cache
                 // (the default 2 MB spills mid-transaction and re-reads through
                 // syscalls), keep statement journals in memory rather than in temporary
