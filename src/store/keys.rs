@@ -180,7 +180,7 @@ pub(crate) async fn keys_by_hashes(
         return Ok(found);
     }
     // On SQLite every result row is a hand-off from sqlx's database thread to the async
-    // side (a channel send and often a wake-up); the keys come back as ONE row, a JSON
+    // side (a channel send, with a copy of each value); the keys come back as ONE row, a JSON
     // array of `[key_hash, id, team_id, team, key_type, redacted, status, created_at,
     // disabled_at, disabled_reason]` arrays.
     for chunk in hashes.chunks(super::MAX_BINDS) {
